@@ -53,4 +53,4 @@ def configure(level: str = "info", fmt: str | None = None, stream: TextIO | None
 
 def get_logger(name: str) -> Any:
     """A bound logger tagged with the module name."""
-    return structlog.get_logger(logger=name)
+    return structlog.get_logger(module=name)

@@ -1,0 +1,7 @@
+"""`python -m ns_exporter`."""
+
+import sys
+
+from ns_exporter.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of `ns-exporter`: each module has add_arguments(parser) and run(args, settings)."""

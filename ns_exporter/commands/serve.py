@@ -1,0 +1,56 @@
+"""`ns-exporter serve` (the default): the agent loop and the HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from types import FrameType
+
+from ns_exporter import web, wiring
+from ns_exporter.config import Settings
+from ns_exporter.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """serve takes only the common flags."""
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    wiring.warn_if_unprivileged()
+    agent = wiring.build_agent(settings, with_process_metrics=True)
+    routes = web.build_routes(agent, settings)
+    app = web.App(routes)
+    try:
+        server = web.make_http_server(app, settings.listen)
+    except OSError as err:
+        log.error(
+            "listen_failed",
+            address=f"{settings.listen.host}:{settings.listen.port}",
+            error=str(err),
+        )
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    agent.start()
+    host, port = server.server_address[:2]
+    log.info(
+        "listening",
+        address=f"{settings.listen.host or '*'}:{port}",
+        bound=str(host),
+        procfs=settings.procfs,
+        scan_interval=settings.scan_interval,
+    )
+    server.serve_forever(poll_interval=0.5)
+    agent.stop()
+    server.server_close()
+    return 0

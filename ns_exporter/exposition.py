@@ -1,0 +1,210 @@
+"""State → Prometheus metric families, rendered once per scan. Opens no files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from ns_exporter.model import NS_TYPES, Namespace, NsKey, SkipReason
+from ns_exporter.state import BuildInfo, State
+
+INFO_LABELS: tuple[str, ...] = (
+    "ns_type",
+    "ns_inode",
+    "pid",
+    "command",
+    "owner_uid",
+    "owner",
+    "holder",
+    "parent_inode",
+    "userns_inode",
+    "container_runtime",
+    "container_id",
+    "unit",
+)
+
+
+def _text(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def info_labels(ns: Namespace) -> list[str]:
+    """The ns_namespace_info label values, in INFO_LABELS order."""
+    return [
+        ns.key.ns_type.value,
+        str(ns.key.inode),
+        _text(ns.pid),
+        ns.command,
+        _text(ns.owner_uid),
+        ns.owner,
+        ns.holder.value,
+        _text(ns.parent_inode),
+        _text(ns.userns_inode),
+        ns.attribution.container_runtime,
+        ns.attribution.container_id,
+        ns.attribution.unit,
+    ]
+
+
+def select_series(state: State, max_series: int) -> tuple[list[Namespace], int]:
+    """The namespaces that get per-namespace series, and how many were dropped.
+
+    Beyond the limit, unexpected namespaces are kept first, then the most populated.
+    """
+    namespaces = list(state.snapshot.namespaces.values())
+    if len(namespaces) <= max_series:
+        return namespaces, 0
+    unexpected = state.unexpected
+
+    def priority(ns: Namespace) -> tuple[bool, int, NsKey]:
+        return (ns.key not in unexpected, -ns.processes, ns.key)
+
+    kept = sorted(namespaces, key=priority)[:max_series]
+    return sorted(kept, key=lambda ns: ns.key), len(namespaces) - max_series
+
+
+@dataclass(frozen=True, slots=True)
+class Exposition:
+    """Builds every metric family of /metrics from one State."""
+
+    build: BuildInfo
+    max_series: int
+
+    def families(self, state: State) -> Iterator[Metric]:
+        kept, dropped = select_series(state, self.max_series)
+        yield from _inventory(state, kept)
+        yield from _exporter(state, self.build, dropped)
+
+
+def _inventory(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
+    snap = state.snapshot
+    per_type = GaugeMetricFamily(
+        "ns_namespaces", "Namespaces present at the last scan, per type.", labels=["ns_type"]
+    )
+    for ns_type, count in snap.counts_by_type().items():
+        per_type.add_metric([ns_type.value], count)
+    yield per_type
+
+    processes = GaugeMetricFamily(
+        "ns_namespace_processes",
+        "Processes in the namespace (0 when only a bind mount or a file descriptor holds it).",
+        labels=["ns_type", "ns_inode"],
+    )
+    info = InfoMetricFamily(
+        "ns_namespace",
+        "Namespace identity: lowest pid and its command, owner, holder, parents and attribution.",
+        labels=list(INFO_LABELS),
+    )
+    created = GaugeMetricFamily(
+        "ns_namespace_created_timestamp_seconds",
+        "Estimated creation time: earliest start time of any member process seen, "
+        "or the time it was first seen when no process is in it.",
+        labels=["ns_type", "ns_inode"],
+    )
+    for ns in kept:
+        key = [ns.key.ns_type.value, str(ns.key.inode)]
+        processes.add_metric(key, ns.processes)
+        info.add_metric([], dict(zip(INFO_LABELS, info_labels(ns), strict=True)))
+        created.add_metric(key, round(ns.created, 3))
+    yield processes
+    yield info
+    yield created
+
+    limit = GaugeMetricFamily(
+        "ns_namespace_limit",
+        "Per-user limit on namespaces of this type (/proc/sys/user/max_TYPE_namespaces).",
+        labels=["ns_type"],
+    )
+    for ns_type in NS_TYPES:
+        value = snap.limits.get(ns_type)
+        if value is not None:
+            limit.add_metric([ns_type.value], value)
+    yield limit
+
+
+def _exporter(state: State, build: BuildInfo, dropped: int) -> Iterator[Metric]:
+    stats = state.snapshot.stats
+    totals = state.totals
+    yield InfoMetricFamily(
+        "ns_exporter_build",
+        "Build information of ns_exporter.",
+        value={
+            "version": build.version,
+            "revision": build.revision,
+            "pythonversion": build.pythonversion,
+        },
+    )
+    yield GaugeMetricFamily(
+        "ns_exporter_scan_duration_seconds", "Duration of the last scan.", value=stats.duration
+    )
+    yield CounterMetricFamily("ns_exporter_scans", "Scans completed.", value=totals.scans)
+    yield GaugeMetricFamily(
+        "ns_exporter_last_scan_timestamp_seconds",
+        "Time the last scan started.",
+        value=stats.started,
+    )
+    yield GaugeMetricFamily(
+        "ns_exporter_processes_scanned",
+        "Processes read by the last scan.",
+        value=stats.processes_scanned,
+    )
+    skipped = CounterMetricFamily(
+        "ns_exporter_scan_skipped_processes",
+        "Processes left out of scans, by reason (vanished mid-scan or permission denied).",
+        labels=["reason"],
+    )
+    for reason in SkipReason:
+        skipped.add_metric([reason.value], totals.skipped[reason])
+    yield skipped
+    yield CounterMetricFamily(
+        "ns_exporter_scan_errors",
+        "Unexpected errors during scans (should stay 0).",
+        value=totals.errors,
+    )
+    yield GaugeMetricFamily(
+        "ns_exporter_namespaces_dropped",
+        "Namespaces left without per-namespace series by --namespaces.max-series.",
+        value=dropped,
+    )
+    success = GaugeMetricFamily(
+        "ns_scrape_collector_success",
+        "Whether a collector succeeded in the last scan.",
+        labels=["collector"],
+    )
+    duration = GaugeMetricFamily(
+        "ns_scrape_collector_duration_seconds",
+        "Duration of a collector in the last scan.",
+        labels=["collector"],
+    )
+    for result in stats.collectors:
+        success.add_metric([result.name], 1.0 if result.success else 0.0)
+        duration.add_metric([result.name], result.duration)
+    yield success
+    yield duration
+
+
+class _StateCollector(Collector):
+    def __init__(self, exposition: Exposition, state: State) -> None:
+        self._exposition = exposition
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        return self._exposition.families(self._state)
+
+
+def render(exposition: Exposition, state: State, extra: Iterable[Collector] = ()) -> bytes:
+    """The text exposition (format 0.0.4) of a State, plus any extra collectors."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_StateCollector(exposition, state))
+    for collector in extra:
+        registry.register(collector)
+    return generate_latest(registry)

@@ -1,0 +1,1 @@
+"""Pure readers of procfs (and nsfs ioctls). Nothing here knows Prometheus."""

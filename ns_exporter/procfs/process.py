@@ -1,0 +1,138 @@
+"""Per-process procfs facts: /proc/PID/stat, the owner uid and the namespace links.
+
+Parsers take bytes/str and return plain values; readers work relative to a directory fd
+(one open of /proc/PID, then *at() calls) and raise errors.ProcError for expected failures.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ns_exporter.model import NsType
+from ns_exporter.procfs.errors import ParseError, ProcError, translate
+
+# Fields after the comm in /proc/PID/stat start at field 3 (state); starttime is field 22.
+_STARTTIME_INDEX = 22 - 3
+_PPID_INDEX = 4 - 3
+_READ_SIZE = 4096
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+@dataclass(frozen=True, slots=True)
+class StatFields:
+    """The parts of /proc/PID/stat the exporter uses."""
+
+    comm: str
+    ppid: int
+    starttime_ticks: int
+
+
+def decode_comm(raw: bytes) -> str:
+    """comm is arbitrary bytes (up to 15); keep non-UTF-8 bytes visible as \\xNN."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def parse_stat(data: bytes) -> StatFields:
+    """Parse /proc/PID/stat. comm may hold spaces, parentheses and newlines, so the comm
+    is what lies between the first '(' and the last ')' (as psutil does)."""
+    open_paren = data.find(b"(")
+    close_paren = data.rfind(b")")
+    if open_paren < 0 or close_paren < open_paren:
+        raise ParseError("stat: no (comm) field")
+    rest = data[close_paren + 2 :].split()
+    if len(rest) <= _STARTTIME_INDEX:
+        raise ParseError(f"stat: {len(rest) + 2} fields, need {_STARTTIME_INDEX + 3}")
+    try:
+        return StatFields(
+            comm=decode_comm(data[open_paren + 1 : close_paren]),
+            ppid=int(rest[_PPID_INDEX]),
+            starttime_ticks=int(rest[_STARTTIME_INDEX]),
+        )
+    except ValueError as err:
+        raise ParseError(f"stat: {err}") from err
+
+
+def parse_ns_link(text: str) -> tuple[NsType, int]:
+    """Parse a namespace link target such as `net:[4026531993]`."""
+    name, sep, rest = text.partition(":[")
+    if not sep or not rest.endswith("]"):
+        raise ParseError(f"ns link: {text!r} is not TYPE:[INODE]")
+    try:
+        return NsType(name), int(rest[:-1])
+    except ValueError as err:
+        raise ParseError(f"ns link: {text!r}: {err}") from err
+
+
+def read_at(dir_fd: int, name: str) -> bytes:
+    """Read a small procfs file relative to a directory fd (one read is enough for them)."""
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        chunks = []
+        while chunk := os.read(fd, _READ_SIZE):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def open_dir(name: str, dir_fd: int | None = None) -> int:
+    """Open a procfs directory, translating expected errors."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as err:
+        raise translate(err) from err
+
+
+def list_pids(proc_fd: int) -> list[int]:
+    """All process ids in a procfs mount, sorted (threads are not listed there)."""
+    return sorted(int(name) for name in os.listdir(proc_fd) if name.isdigit())
+
+
+def supported_types(proc_root: str) -> tuple[NsType, ...]:
+    """The namespace types this kernel has, from /proc/self/ns."""
+    try:
+        present = set(os.listdir(os.path.join(proc_root, "self", "ns")))
+    except OSError as err:
+        raise translate(err) from err
+    return tuple(t for t in NsType if t.value in present)
+
+
+CAP_DAC_READ_SEARCH = 2
+CAP_SYS_PTRACE = 19
+CAP_SYS_ADMIN = 21
+
+
+def parse_effective_caps(status: bytes) -> int:
+    """The CapEff bit mask from /proc/PID/status content."""
+    for line in status.splitlines():
+        if line.startswith(b"CapEff:"):
+            try:
+                return int(line.split()[1], 16)
+            except (IndexError, ValueError) as err:
+                raise ParseError(f"status: bad CapEff line {line!r}") from err
+    raise ParseError("status: no CapEff line")
+
+
+def own_effective_caps() -> int:
+    """This process's effective capabilities (always from the real /proc/self)."""
+    with open("/proc/self/status", "rb") as f:
+        return parse_effective_caps(f.read())
+
+
+__all__ = [
+    "CAP_DAC_READ_SEARCH",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_PTRACE",
+    "ProcError",
+    "StatFields",
+    "decode_comm",
+    "list_pids",
+    "open_dir",
+    "own_effective_caps",
+    "parse_effective_caps",
+    "parse_ns_link",
+    "parse_stat",
+    "read_at",
+    "supported_types",
+]

@@ -1,0 +1,50 @@
+"""Builds the running parts from Settings (shared by `serve`, `list` and `textfile`)."""
+
+from __future__ import annotations
+
+from prometheus_client import PlatformCollector, ProcessCollector
+
+from ns_exporter.agent import Agent
+from ns_exporter.build import build_info
+from ns_exporter.config import Settings
+from ns_exporter.exposition import Exposition
+from ns_exporter.logs import get_logger
+from ns_exporter.procfs.process import CAP_SYS_PTRACE, own_effective_caps
+from ns_exporter.scanner import Scanner, ScanOptions
+
+log = get_logger(__name__)
+
+
+def warn_if_unprivileged() -> bool:
+    """Warn once when other users' namespaces will be invisible. True when privileged."""
+    try:
+        caps = own_effective_caps()
+    except (OSError, ValueError) as err:
+        log.warning("capabilities_unknown", error=str(err))
+        return False
+    if caps & (1 << CAP_SYS_PTRACE):
+        return True
+    log.warning(
+        "insufficient_privilege",
+        missing="CAP_SYS_PTRACE",
+        effect="namespaces of processes owned by other users will be missing; "
+        'they are counted in ns_exporter_scan_skipped_processes_total{reason="permission_denied"}',
+        hint="run as root or grant CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH)",
+    )
+    return False
+
+
+def build_scanner(settings: Settings) -> Scanner:
+    return Scanner(
+        ScanOptions(procfs=settings.procfs, rootfs=settings.rootfs, collectors=settings.collectors)
+    )
+
+
+def build_agent(settings: Settings, with_process_metrics: bool = False) -> Agent:
+    exposition = Exposition(build=build_info(), max_series=settings.max_series)
+    extra = (
+        (ProcessCollector(registry=None), PlatformCollector(registry=None))
+        if with_process_metrics
+        else ()
+    )
+    return Agent(build_scanner(settings), exposition, settings.scan_interval, extra)
