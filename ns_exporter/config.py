@@ -146,6 +146,18 @@ SWITCHES: tuple[Switch, ...] = (
 _CHOICES: dict[str, tuple[str, ...]] = {"log_level": LOG_LEVELS, "log_format": ("", *LOG_FORMATS)}
 
 
+def _arg_type(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """argparse shows only ArgumentTypeError messages: keep the reason of a bad value."""
+
+    def convert(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    return convert
+
+
 def add_flags(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
     """Add every flag to a parser, with defaults taken from the environment where set."""
     for flag in FLAGS:
@@ -158,7 +170,7 @@ def add_flags(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> No
         parser.add_argument(
             f"--{flag.name}",
             dest=flag.dest,
-            type=flag.parse,
+            type=_arg_type(flag.parse),
             default=default,
             metavar=flag.metavar,
             help=f"{flag.help} [env {flag.env}]",
