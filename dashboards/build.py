@@ -871,6 +871,34 @@ def exporter_panels(by: str) -> list[tuple[Json, int, int]]:
             7,
         ),
         (
+            timeseries(
+                "Exporter CPU",
+                "CPU time the exporter uses, in cores (1 = one full core).",
+                targets(
+                    (
+                        f"sum by ({by}) "
+                        f"(rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval]))",
+                        legend,
+                    )
+                ),
+                "percentunit",
+                th=thresholds(("green", None), ("orange", 0.25), ("red", 0.5)),
+                threshold_line=True,
+            ),
+            8,
+            7,
+        ),
+        (
+            timeseries(
+                "Exporter memory",
+                "Resident memory of the exporter process.",
+                targets((f"sum by ({by}) (process_resident_memory_bytes{{{SEL}}})", legend)),
+                "bytes",
+            ),
+            8,
+            7,
+        ),
+        (
             state_timeline(
                 "Collector success",
                 "ns_scrape_collector_success per collector (as node_exporter).",

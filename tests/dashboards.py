@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import promql_parser
+
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = REPO / "dashboards"
 DASHBOARD_FILES = ("ns-exporter-overview.json", "ns-exporter-host.json")
@@ -27,6 +29,61 @@ GRAFANA_BUILTINS: Mapping[str, str] = {
     "__range_ms": "3600000",
     "__interval_ms": "15000",
 }
+
+# The metric families the exporter exposes, as fixed by SPEC.md (inventory, lifecycle, policy,
+# exporter and probe sections). The end-to-end test checks the dashboards against a real scrape.
+EXPORTER_METRICS = frozenset(
+    {
+        # inventory
+        "ns_namespaces",
+        "ns_namespace_processes",
+        "ns_namespace_info",
+        "ns_namespace_created_timestamp_seconds",
+        "ns_namespace_limit",
+        # lifecycle
+        "ns_namespaces_created_total",
+        "ns_namespaces_destroyed_total",
+        "ns_namespace_lifetime_seconds",
+        # policy
+        "ns_unexpected_namespaces",
+        "ns_namespace_unexpected",
+        # the exporter itself
+        "ns_exporter_build_info",
+        "ns_exporter_scan_duration_seconds",
+        "ns_exporter_scans_total",
+        "ns_exporter_last_scan_timestamp_seconds",
+        "ns_exporter_processes_scanned",
+        "ns_exporter_scan_skipped_processes_total",
+        "ns_exporter_scan_errors_total",
+        "ns_scrape_collector_success",
+        "ns_scrape_collector_duration_seconds",
+        "ns_exporter_event_listener_up",
+        "ns_exporter_events_total",
+        "ns_exporter_events_lost_total",
+        "ns_exporter_namespaces_dropped",
+        "ns_exporter_config_last_reload_successful",
+        # periodic probe results on /metrics
+        "ns_probe_success",
+        "ns_probe_last_run_timestamp_seconds",
+    }
+)
+HISTOGRAMS = frozenset({"ns_namespace_lifetime_seconds"})
+# /probe?module=NAME, scraped by Prometheus as a job of its own.
+PROBE_METRICS = frozenset(
+    {"probe_success", "probe_duration_seconds", "probe_ns_check_success", "probe_failure_info"}
+)
+# prometheus_client's process collector, registered by `ns-exporter serve`.
+PROCESS_METRICS = frozenset({"process_cpu_seconds_total", "process_resident_memory_bytes"})
+# Series Prometheus itself writes for every target.
+PROMETHEUS_SERIES = frozenset({"up"})
+
+SERIES_NAMES = (
+    EXPORTER_METRICS
+    | {f"{h}_{suffix}" for h in HISTOGRAMS for suffix in ("bucket", "sum", "count")}
+    | PROBE_METRICS
+    | PROCESS_METRICS
+    | PROMETHEUS_SERIES
+) - HISTOGRAMS
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)")
 _LABEL_VALUES = re.compile(r"^\s*label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\s*\)\s*$")
@@ -92,3 +149,19 @@ def label_values_selector(query: str) -> tuple[str | None, str]:
     if not match:
         raise ValueError(f"not a label_values() query: {query!r}")
     return match["selector"], match["label"]
+
+
+def series_names(expr: str) -> set[str]:
+    """The metric names an expression selects (by name or by a __name__ matcher)."""
+    names: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            if node.name:
+                names.add(node.name)
+            for matcher in node.matchers.matchers:
+                if matcher.name == "__name__":
+                    names.add(matcher.value)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return names

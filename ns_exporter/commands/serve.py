@@ -7,7 +7,7 @@ import signal
 import threading
 from types import FrameType
 
-from ns_exporter import web, wiring
+from ns_exporter import explorer, web, wiring
 from ns_exporter.config import Settings
 from ns_exporter.logs import get_logger
 
@@ -22,6 +22,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     wiring.warn_if_unprivileged()
     agent = wiring.build_agent(settings, with_process_metrics=True)
     routes = web.build_routes(agent, settings)
+    routes.update(explorer.routes(agent))
     app = web.App(routes)
     try:
         server = web.make_http_server(app, settings.listen)

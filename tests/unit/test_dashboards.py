@@ -13,68 +13,21 @@ import pytest
 from tests.dashboards import (
     DASHBOARD_DIR,
     DASHBOARD_FILES,
+    EXPORTER_METRICS,
     GRAFANA_BUILTINS,
+    HISTOGRAMS,
+    PROBE_METRICS,
+    SERIES_NAMES,
     Query,
     all_queries,
     label_values_selector,
     load,
     panels,
     queries,
+    series_names,
     substitute,
     variable_names,
 )
-
-# The metric families the exporter exposes, as fixed by SPEC.md (inventory, lifecycle, policy,
-# exporter and probe sections). The end-to-end test checks the dashboards against a real scrape.
-EXPORTER_METRICS = frozenset(
-    {
-        # inventory
-        "ns_namespaces",
-        "ns_namespace_processes",
-        "ns_namespace_info",
-        "ns_namespace_created_timestamp_seconds",
-        "ns_namespace_limit",
-        # lifecycle
-        "ns_namespaces_created_total",
-        "ns_namespaces_destroyed_total",
-        "ns_namespace_lifetime_seconds",
-        # policy
-        "ns_unexpected_namespaces",
-        "ns_namespace_unexpected",
-        # the exporter itself
-        "ns_exporter_build_info",
-        "ns_exporter_scan_duration_seconds",
-        "ns_exporter_scans_total",
-        "ns_exporter_last_scan_timestamp_seconds",
-        "ns_exporter_processes_scanned",
-        "ns_exporter_scan_skipped_processes_total",
-        "ns_exporter_scan_errors_total",
-        "ns_scrape_collector_success",
-        "ns_scrape_collector_duration_seconds",
-        "ns_exporter_event_listener_up",
-        "ns_exporter_events_total",
-        "ns_exporter_events_lost_total",
-        "ns_exporter_namespaces_dropped",
-        "ns_exporter_config_last_reload_successful",
-        # periodic probe results on /metrics
-        "ns_probe_success",
-        "ns_probe_last_run_timestamp_seconds",
-    }
-)
-HISTOGRAMS = frozenset({"ns_namespace_lifetime_seconds"})
-# /probe?module=NAME, scraped by Prometheus as a job of its own.
-PROBE_METRICS = frozenset(
-    {"probe_success", "probe_duration_seconds", "probe_ns_check_success", "probe_failure_info"}
-)
-# Series Prometheus itself writes for every target.
-PROMETHEUS_SERIES = frozenset({"up"})
-
-SERIES_NAMES = (
-    EXPORTER_METRICS
-    | {f"{h}_{suffix}" for h in HISTOGRAMS for suffix in ("bucket", "sum", "count")}
-    | PROBE_METRICS
-    | PROMETHEUS_SERIES
-) - HISTOGRAMS
 
 UIDS = {
     "ns-exporter-overview.json": "ns-exporter-overview",
@@ -95,22 +48,6 @@ ALLOWED_RANGES = frozenset({"[$__rate_interval]", "[$__range]", "[$__interval]"}
 PANELS_WITHOUT_QUERIES = frozenset({"row", "text"})
 
 ALL_QUERIES = all_queries()
-
-
-def series_names(expr: str) -> set[str]:
-    """The metric names an expression selects (by name or by a __name__ matcher)."""
-    names: set[str] = set()
-
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            if node.name:
-                names.add(node.name)
-            for matcher in node.matchers.matchers:
-                if matcher.name == "__name__":
-                    names.add(matcher.value)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 @pytest.fixture(params=DASHBOARD_FILES)
@@ -246,7 +183,7 @@ def test_query_variables_are_defined(query: Query) -> None:
 
 def test_queries_on_the_exporter_select_job_and_instance() -> None:
     for query in ALL_QUERIES:
-        for selector in re.findall(r"\b(?:ns_|probe_|up\b)\w*\{[^}]*\}", query.expr):
+        for selector in re.findall(r"\b(?:ns_|probe_|process_|up\b)\w*\{[^}]*\}", query.expr):
             assert 'instance=~"$instance"' in selector, f"{query.name}: {selector}"
             assert re.search(r'job=~"\$(probe_)?job"', selector), f"{query.name}: {selector}"
 
