@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,17 +31,8 @@ from tests.dashboards import (
     series_names,
     substitute,
 )
-from tests.e2e.processes import (
-    Exporter,
-    Prometheus,
-    bound_netns,
-    leaf,
-    ns_inode,
-    run_exporter,
-    run_prometheus,
-    unshared,
-    wait_for,
-)
+from tests.e2e.stack import Prometheus, bound_netns, leaf, run_prometheus
+from tests.helpers import Exporter, ns_inode, run_exporter, spawned, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -83,6 +73,11 @@ NOT_EXPOSED_YET: dict[str, str] = {
 RATE_INTERVAL = "10s"
 
 
+def address(exporter: Exporter) -> str:
+    """host:port, as Prometheus labels the instance."""
+    return exporter.url.removeprefix("http://")
+
+
 def grafana_values(exporter: Exporter) -> dict[str, str]:
     return {
         "__rate_interval": RATE_INTERVAL,
@@ -93,7 +88,7 @@ def grafana_values(exporter: Exporter) -> dict[str, str]:
         "__interval_ms": "2000",
         "datasource": "prometheus",
         "job": JOB,
-        "instance": exporter.address.replace(".", "\\\\."),
+        "instance": address(exporter).replace(".", "\\\\."),
         "ns_type": ".*",
         "probe_job": PROBE_JOB,
     }
@@ -149,35 +144,40 @@ def _scrape_names(exporter: Exporter) -> frozenset[str]:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    tag = f"nsdash-{os.getpid()}"
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = str(tmp_path_factory.mktemp("dashboards"))
     with contextlib.ExitStack() as stack:
-        stack.enter_context(bound_netns(tag))
+        stack.enter_context(bound_netns(f"nsdash-{os.getpid()}"))
         nested = stack.enter_context(
-            unshared(
-                ["--user", "--map-root-user", "--pid", "--fork", "--mount-proc", "sleep", "600"]
+            spawned(
+                [
+                    "unshare",
+                    "--user",
+                    "--map-root-user",
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                    "sleep",
+                    "600",
+                ]
             )
         )
         nested_pid = leaf(nested.pid, 1)
-        exporter = stack.enter_context(run_exporter())
-        prometheus = stack.enter_context(run_prometheus(prometheus_config(exporter.address)))
-        wait_for(
-            "the exporter to see the test's pid namespace",
-            lambda: _seen(exporter, "pid", ns_inode(nested_pid, "pid")),
-        )
+        exporter = stack.enter_context(run_exporter("--scan.interval=1s", tmp_dir=tmp))
+        prometheus = stack.enter_context(run_prometheus(prometheus_config(address(exporter))))
+        wait_for(lambda: _seen(exporter, "pid", ns_inode(nested_pid, "pid")), timeout=30)
         # Churn: a namespace that lives for a few scans, then goes.
-        with unshared(["--net", "--uts", "--fork", "sleep", "600"]) as brief:
-            brief_pid = leaf(brief.pid, 1)
-            net = ns_inode(brief_pid, "net")
-            wait_for("the exporter to see a new net namespace", lambda: _seen(exporter, "net", net))
-            time.sleep(2.5)  # lifetime: a few scans
-        wait_for("the net namespace to go", lambda: not _seen(exporter, "net", net))
+        with spawned(["unshare", "--net", "--uts", "--fork", "sleep", "600"]) as brief:
+            net = ns_inode(leaf(brief.pid, 1), "net")
+            wait_for(lambda: _seen(exporter, "net", net), timeout=30)
+            exporter.wait_scans(2)
+        wait_for(lambda: not _seen(exporter, "net", net), timeout=30)
 
         def enough_samples() -> bool:
             data = prometheus.query(f'count_over_time(ns_exporter_scans_total{{job="{JOB}"}}[1m])')
             return bool(data["result"]) and float(data["result"][0]["value"][1]) >= 12
 
-        wait_for("12 s of samples in Prometheus", enough_samples, timeout=90)
+        wait_for(enough_samples, timeout=90)
         yield Stack(exporter, prometheus, _scrape_names(exporter))
 
 
@@ -255,7 +255,7 @@ def test_quiet_host_list_names_real_panels() -> None:
 @pytest.mark.parametrize("dashboard", DASHBOARD_FILES)
 def test_variable_queries_find_values(stack: Stack, dashboard: str) -> None:
     values = grafana_values(stack.exporter)
-    expected = {"job": {JOB}, "instance": {stack.exporter.address}}
+    expected = {"job": {JOB}, "instance": {address(stack.exporter)}}
     for var in load(dashboard)["templating"]["list"]:
         if var["type"] != "query":
             continue

@@ -17,16 +17,8 @@ import pytest
 import requests
 from playwright.sync_api import ConsoleMessage, Page, sync_playwright
 
-from tests.e2e.processes import (
-    REPO,
-    Exporter,
-    bound_netns,
-    leaf,
-    ns_inode,
-    run_exporter,
-    unshared,
-    wait_for,
-)
+from tests.e2e.stack import REPO, bound_netns, leaf
+from tests.helpers import Exporter, ns_inode, run_exporter, spawned, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -60,49 +52,55 @@ def _namespaces(exporter: Exporter) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def scene() -> Iterator[Scene]:
-    tag = f"nsdash-{os.getpid()}"
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    tmp = str(tmp_path_factory.mktemp("explorer"))
     with contextlib.ExitStack() as stack:
-        netns_path = stack.enter_context(bound_netns(tag))
+        netns_path = stack.enter_context(bound_netns(f"nsdash-{os.getpid()}"))
         # pid namespace nesting: sleep runs two pid namespaces below the host's.
         nested = stack.enter_context(
-            unshared(
+            spawned(
                 [
-                    *("--pid", "--fork", "--mount-proc"),
+                    *("unshare", "--pid", "--fork", "--mount-proc"),
                     *("unshare", "--pid", "--fork", "--mount-proc", "sleep", "600"),
                 ]
             )
         )
         # a user namespace owning a pid (and mnt) namespace
         owned = stack.enter_context(
-            unshared(
-                ["--user", "--map-root-user", "--pid", "--fork", "--mount-proc", "sleep", "600"]
+            spawned(
+                [
+                    "unshare",
+                    "--user",
+                    "--map-root-user",
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                    "sleep",
+                    "600",
+                ]
             )
         )
-        outer = ns_inode(leaf(nested.pid, 1), "pid")
-        inner = ns_inode(leaf(nested.pid, 2), "pid")
         owned_leaf = leaf(owned.pid, 1)
-        exporter = stack.enter_context(run_exporter())
         scene = Scene(
-            exporter=exporter,
+            exporter=stack.enter_context(run_exporter("--scan.interval=1s", tmp_dir=tmp)),
             netns_path=netns_path,
             host_pid=ns_inode(os.getpid(), "pid"),
-            outer_pid=outer,
-            inner_pid=inner,
+            outer_pid=ns_inode(leaf(nested.pid, 1), "pid"),
+            inner_pid=ns_inode(leaf(nested.pid, 2), "pid"),
             child_user=ns_inode(owned_leaf, "user"),
             child_user_pid=ns_inode(owned_leaf, "pid"),
         )
         wanted = {
-            ("pid", inner),
+            ("pid", scene.inner_pid),
             ("pid", scene.child_user_pid),
             ("user", scene.child_user),
         }
 
         def all_seen() -> bool:
-            seen = {(ns["ns_type"], ns["inode"]) for ns in _namespaces(exporter)}
+            seen = {(ns["ns_type"], ns["inode"]) for ns in _namespaces(scene.exporter)}
             return wanted <= seen
 
-        wait_for("the exporter to see the test's namespaces", all_seen)
+        wait_for(all_seen, timeout=30)
         yield scene
 
 
