@@ -24,6 +24,36 @@ from tests.helpers import child_pids, free_port, stop_process, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Families of SPEC.md that the exporter on this branch does not expose yet. Each is a strict
+# xfail in test_dashboard_family_is_exposed: once a family appears, that test fails until it is
+# removed from here, and from then on every query that uses it must return data.
+NOT_EXPOSED_YET: dict[str, str] = {
+    "ns_namespaces_created_total": "lifecycle",
+    "ns_namespaces_destroyed_total": "lifecycle",
+    "ns_namespace_lifetime_seconds_bucket": "lifecycle",
+    "ns_namespace_lifetime_seconds_sum": "lifecycle",
+    "ns_namespace_lifetime_seconds_count": "lifecycle",
+    "ns_unexpected_namespaces": "policy",
+    "ns_namespace_unexpected": "policy",
+    "ns_exporter_config_last_reload_successful": "policy",
+    "ns_probe_success": "probe",
+    "ns_probe_last_run_timestamp_seconds": "probe",
+    "probe_success": "probe",
+    "probe_duration_seconds": "probe",
+    "probe_ns_check_success": "probe",
+    "probe_failure_info": "probe",
+    "ns_exporter_event_listener_up": "event listener",
+    "ns_exporter_events_total": "event listener",
+    "ns_exporter_events_lost_total": "event listener",
+}
+
+# Expects every namespace a process lives in: the test's bind-mounted netns is unexpected.
+POLICY = """
+expected:
+  - name: anything a process runs in
+    holder: process
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Prometheus:

@@ -29,7 +29,14 @@ from tests.dashboards import (
     series_names,
     substitute,
 )
-from tests.e2e.stack import Prometheus, bound_netns, leaf, run_prometheus
+from tests.e2e.stack import (
+    NOT_EXPOSED_YET,
+    POLICY,
+    Prometheus,
+    bound_netns,
+    leaf,
+    run_prometheus,
+)
 from tests.helpers import Exporter, ns_inode, run_exporter, spawned, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -43,36 +50,6 @@ EMPTY_ON_QUIET_HOST: dict[str, str] = {
     "Containers": "no container runtime on the test host",
     "Namespaces per systemd unit": "the test host need not run systemd",
 }
-# Families of SPEC.md that the exporter on this branch does not expose yet. Each is a strict
-# xfail in test_dashboard_family_is_exposed: once a family appears, that test fails until it is
-# removed from here, and from then on every query that uses it must return data.
-NOT_EXPOSED_YET: dict[str, str] = {
-    "ns_namespaces_created_total": "lifecycle",
-    "ns_namespaces_destroyed_total": "lifecycle",
-    "ns_namespace_lifetime_seconds_bucket": "lifecycle",
-    "ns_namespace_lifetime_seconds_sum": "lifecycle",
-    "ns_namespace_lifetime_seconds_count": "lifecycle",
-    "ns_unexpected_namespaces": "policy",
-    "ns_namespace_unexpected": "policy",
-    "ns_exporter_config_last_reload_successful": "policy",
-    "ns_probe_success": "probe",
-    "ns_probe_last_run_timestamp_seconds": "probe",
-    "probe_success": "probe",
-    "probe_duration_seconds": "probe",
-    "probe_ns_check_success": "probe",
-    "probe_failure_info": "probe",
-    "ns_exporter_event_listener_up": "event listener",
-    "ns_exporter_events_total": "event listener",
-    "ns_exporter_events_lost_total": "event listener",
-}
-
-# Expects every namespace a process lives in: the test's bind-mounted netns is unexpected.
-POLICY = """
-expected:
-  - name: anything a process runs in
-    holder: process
-"""
-
 # What Grafana would put in: one job, one instance, every type, a 1 s scrape interval.
 RATE_INTERVAL = "10s"
 
