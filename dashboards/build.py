@@ -235,6 +235,7 @@ def table(
     cell_color: bool = False,
     mappings: list[Json] | None = None,
     sort_by: str | None = None,
+    column_units: dict[str, str] | None = None,
 ) -> Json:
     for t in tgts:
         t.update(instant=True, range=False, format="table")
@@ -259,7 +260,10 @@ def table(
         }
     )
     p["transformations"] = transformations
-    overrides: list[Json] = []
+    overrides: list[Json] = [
+        {"matcher": {"id": "byName", "options": column}, "properties": [{"id": "unit", "value": u}]}
+        for column, u in (column_units or {}).items()
+    ]
     if cell_color:
         overrides.append(
             {
@@ -1192,6 +1196,7 @@ def host() -> Json:
             merge=True,
             hide=("Time", "__name__", "job", "instance"),
             extra_renames={"Value #A": "processes", "Value #B": "age"},
+            column_units={"age": "s"},
             order=(
                 "ns_type",
                 "ns_inode",
