@@ -39,10 +39,15 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
 
 def _with_default_command(argv: Sequence[str]) -> list[str]:
+    """Flags may come before the command (`ns-exporter --path.procfs=/x list`); no command
+    means `serve`."""
     args = list(argv)
-    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
-        return [DEFAULT_COMMAND, *args]
-    return args
+    if not args or args[0] in COMMANDS or args[0] in ("-h", "--help", "--version"):
+        return args or [DEFAULT_COMMAND]
+    for index, arg in enumerate(args):
+        if arg in COMMANDS and not args[index - 1].startswith("--type"):
+            return [arg, *args[:index], *args[index + 1 :]]
+    return [DEFAULT_COMMAND, *args]
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -226,7 +226,8 @@ def landing_handler(agent: Agent, routes: Callable[[], Mapping[str, Route]]) -> 
                 f"<table><tr><th>type</th><th>namespaces</th></tr>{rows}</table>"
             )
         page = (
-            "<!DOCTYPE html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'><title>ns_exporter</title>"
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            "<link rel='icon' href='data:,'><title>ns_exporter</title>"
             f"<style>{_STYLE}</style>"
             f"</head><body><h1>ns_exporter</h1><p>Prometheus exporter for Linux namespaces, "
             f"version {html.escape(__version__)}.</p><ul>{links}</ul>{status}</body></html>"

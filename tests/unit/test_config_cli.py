@@ -98,3 +98,17 @@ def test_version() -> None:
         timeout=30,
     )
     assert result.returncode == 0 and result.stdout.startswith("ns_exporter ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], ["serve"]),
+        (["--scan.interval=1s"], ["serve", "--scan.interval=1s"]),
+        (["--path.procfs=/x", "list", "--json"], ["list", "--path.procfs=/x", "--json"]),
+        (["list", "--type", "net"], ["list", "--type", "net"]),
+        (["--version"], ["--version"]),
+    ],
+)
+def test_command_may_follow_flags(argv: list[str], expected: list[str]) -> None:
+    assert _with_default_command(argv) == expected
