@@ -1,17 +1,19 @@
 # ns_exporter container image.
 #
 #   docker build -t ns-exporter .
-#   docker run -d --name ns_exporter --pid=host --read-only \
+#   docker run -d --name ns_exporter --pid=host --user=0:0 --read-only \
 #     --cap-drop=ALL --cap-add=SYS_PTRACE --cap-add=DAC_READ_SEARCH \
-#     --security-opt=no-new-privileges --user=0:0 \
-#     -v /proc:/host/proc:ro -p 10199:10199 ns-exporter
+#     --security-opt=no-new-privileges --security-opt=apparmor=unconfined \
+#     -v /proc:/host/proc:ro \
+#     -v /etc/passwd:/host/root/etc/passwd:ro -e NS_EXPORTER_PATH_ROOTFS=/host/root \
+#     -p 10199:10199 ns-exporter
 #
-# The host's /proc is read from /host/proc (--path.procfs=/host/proc, set through
-# NS_EXPORTER_PATH_PROCFS below, so every subcommand uses it). See README.md, "Deployment".
+# The host's /proc is read from /host/proc: --path.procfs=/host/proc, set for every subcommand
+# through NS_EXPORTER_PATH_PROCFS below. README.md, "Deployment", explains each option.
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
-# Build stage: turn the source tree into wheels, then install them into a virtualenv without pip.
+# Build stage: the source tree becomes wheels, installed into a virtualenv that has no pip.
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -19,10 +21,12 @@ COPY pyproject.toml README.md ./
 COPY ns_exporter ./ns_exporter
 RUN pip wheel --wheel-dir /wheels . \
     && python -m venv --without-pip /opt/ns_exporter \
-    && pip --python /opt/ns_exporter/bin/python install --no-index --find-links /wheels /wheels/ns_exporter-*.whl
+    && pip --python /opt/ns_exporter/bin/python install --no-index --find-links /wheels \
+       /wheels/ns_exporter-*.whl
 
-# Final stage: the interpreter, the virtualenv and nothing to build or install with.
+# Final stage: the interpreter and the virtualenv; no compiler, no pip, no setuptools.
 FROM ${PYTHON_IMAGE}
+ARG PYTHON_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="ns_exporter" \
@@ -30,7 +34,6 @@ LABEL org.opencontainers.image.title="ns_exporter" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.documentation="README.md#deployment" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
 RUN python -m pip uninstall --yes pip setuptools wheel \
@@ -39,13 +42,17 @@ RUN python -m pip uninstall --yes pip setuptools wheel \
        --shell /usr/sbin/nologin ns_exporter
 COPY --from=build /opt/ns_exporter /opt/ns_exporter
 
+# /probe and the process-event listener need SYS_ADMIN and NET_ADMIN: off unless asked for.
 ENV PATH=/opt/ns_exporter/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    NS_EXPORTER_PATH_PROCFS=/host/proc
+    NS_EXPORTER_PATH_PROCFS=/host/proc \
+    NS_EXPORTER_PROBE_ENABLED=false \
+    NS_EXPORTER_EVENTS_ENABLED=false
 
-# Unprivileged by default: this user sees only its own processes' namespaces. The documented
-# run line uses uid 0 with every capability but SYS_PTRACE and DAC_READ_SEARCH dropped.
+# Unprivileged by default, and then it sees only its own processes' namespaces: Docker and
+# Kubernetes give added capabilities to uid 0 only, so the run line above uses --user=0:0 with
+# every capability but SYS_PTRACE and DAC_READ_SEARCH dropped.
 USER 10199:10199
 EXPOSE 10199
 
