@@ -8,12 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
@@ -30,10 +32,16 @@ def free_port() -> int:
 class Exporter:
     process: subprocess.Popen[str]
     port: int
+    log: IO[str]
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def stderr(self) -> str:
+        """Everything the exporter logged so far."""
+        self.log.seek(0)
+        return self.log.read()
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(self.base_url + path, timeout=30) as response:
@@ -45,7 +53,9 @@ def _wait_ready(exporter: Exporter) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if exporter.process.poll() is not None:
-            raise RuntimeError(f"exporter exited with {exporter.process.returncode}")
+            raise RuntimeError(
+                f"exporter exited with {exporter.process.returncode}: {exporter.stderr()}"
+            )
         try:
             exporter.get("/-/ready")
             return
@@ -61,7 +71,7 @@ def running_exporter(
     pythonpath: str = str(REPO),
     extra_args: Sequence[str] = (),
 ) -> Iterator[Exporter]:
-    """`PREFIX... PYTHON -m ns_exporter serve` on 127.0.0.1:PORT; stderr goes to a pipe.
+    """`PREFIX... PYTHON -m ns_exporter serve` on 127.0.0.1:PORT; stderr goes to a temp file.
 
     The process is terminated (killed after a grace period) and reaped on exit.
     """
@@ -83,15 +93,14 @@ def running_exporter(
         "--no-events.enabled",
         *extra_args,
     ]
-    process = subprocess.Popen(
-        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    exporter = Exporter(process, port)
-    try:
-        _wait_ready(exporter)
-        yield exporter
-    finally:
-        stop(process)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        exporter = Exporter(process, port, log)
+        try:
+            _wait_ready(exporter)
+            yield exporter
+        finally:
+            stop(process)
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -102,9 +111,3 @@ def stop(process: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-
-
-def stderr_of(process: subprocess.Popen[str]) -> str:
-    """The whole stderr of a stopped process."""
-    assert process.stderr is not None
-    return process.stderr.read()
