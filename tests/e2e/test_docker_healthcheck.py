@@ -7,9 +7,11 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.deploy_files import DOCKERFILE
-from tests.exporter_process import free_port, running_exporter
+from tests.helpers import free_port, run_exporter
 
 
 def _healthcheck_command() -> list[str]:
@@ -26,10 +28,12 @@ def _run(command: list[str], port: int) -> int:
     return subprocess.run(command, env=env, capture_output=True, timeout=30, check=False).returncode
 
 
-def test_healthcheck_passes_against_a_running_exporter() -> None:
+def test_healthcheck_passes_against_a_running_exporter(tmp_path: Path) -> None:
     command = _healthcheck_command()
-    with running_exporter() as exporter:
-        assert _run(command, exporter.port) == 0
+    with run_exporter("--no-probe.enabled", "--no-events.enabled", tmp_dir=str(tmp_path)) as exp:
+        port = urlsplit(exp.url).port
+        assert port is not None
+        assert _run(command, port) == 0
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:

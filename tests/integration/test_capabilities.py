@@ -24,7 +24,7 @@ import pytest
 from packaging.requirements import Requirement
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.exporter_process import REPO, running_exporter
+from tests.helpers import REPO, run_exporter
 
 pytestmark = pytest.mark.root
 
@@ -52,6 +52,7 @@ class Runtime:
     setpriv: str
     python: str
     pythonpath: str
+    workdir: str  # world-readable: the exporter's cwd and log directory
 
 
 def _distributions(requirements: list[str]) -> set[str]:
@@ -72,9 +73,11 @@ def _distributions(requirements: list[str]) -> set[str]:
 def _readable_tree(root: Path) -> None:
     """ns_exporter from the repository plus its installed dependencies, world-readable."""
     shutil.copytree(
-        REPO / "ns_exporter", root / "ns_exporter", ignore=shutil.ignore_patterns("__pycache__")
+        Path(REPO) / "ns_exporter",
+        root / "ns_exporter",
+        ignore=shutil.ignore_patterns("__pycache__"),
     )
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(REPO) / "pyproject.toml").read_text())["project"]
     for name in _distributions(project["dependencies"]):
         dist = importlib.metadata.distribution(name)
         for file in dist.files or []:
@@ -111,7 +114,7 @@ def runtime() -> Iterator[Runtime]:
         candidates = [sys.executable, shutil.which(version), f"/usr/bin/{version}"]
         for python in dict.fromkeys(c for c in candidates if c and os.path.exists(c)):
             if _usable(setpriv, python, str(root / "site")):
-                yield Runtime(setpriv, python, str(root / "site"))
+                yield Runtime(setpriv, python, str(root / "site"), str(root))
                 return
         pytest.skip(f"no {version} that uid {EXPORTER_UID} can execute")
     finally:
@@ -194,14 +197,21 @@ class Run:
 
 
 def _run(runtime: Runtime, setpriv_args: tuple[str, ...]) -> Run:
-    prefix = (runtime.setpriv, *setpriv_args, "--")
-    with running_exporter(prefix, runtime.python, runtime.pythonpath) as exporter:
+    with run_exporter(
+        "--no-probe.enabled",
+        "--no-events.enabled",
+        tmp_dir=runtime.workdir,
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+        preexec=(runtime.setpriv, *setpriv_args, "--"),
+        python=runtime.python,
+        pythonpath=runtime.pythonpath,
+    ) as exporter:
         pid = exporter.process.pid
         uid = os.stat(f"/proc/{pid}").st_uid
         caps = _effective_caps(pid)
         own = {(t, _ns_inode(pid, t)) for t in ("mnt", "net", "pid", "uts", "ipc")}
-        body = exporter.get("/metrics")
-        log = exporter.stderr()
+        body = exporter.metrics_text()
+        log = exporter.log()
     families = {f.name: f for f in text_string_to_metric_families(body)}
     info = {
         (s.labels["ns_type"], s.labels["ns_inode"]): s.labels
