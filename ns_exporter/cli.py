@@ -10,13 +10,14 @@ from types import ModuleType
 
 from ns_exporter import __version__, logs
 from ns_exporter.commands import list as list_command
-from ns_exporter.commands import serve
+from ns_exporter.commands import serve, textfile
 from ns_exporter.config import Settings, add_flags
 
 # name → (one-line help, module with add_arguments(parser) and run(args, settings))
 COMMANDS: dict[str, tuple[str, ModuleType]] = {
     "serve": ("run the exporter: agent loop and HTTP server (the default)", serve),
     "list": ("print the namespaces of one scan, like lsns", list_command),
+    "textfile": ("write one scan for node_exporter's textfile collector", textfile),
 }
 DEFAULT_COMMAND = "serve"
 

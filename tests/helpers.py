@@ -91,20 +91,24 @@ def run_exporter(
     env: dict[str, str] | None = None,
     ready: bool = True,
     preexec: Sequence[str] = (),
+    python: str = sys.executable,
+    pythonpath: str = REPO,
 ) -> Iterator[Exporter]:
-    """Start `python -m ns_exporter` on a free loopback port; stop and reap it afterwards."""
+    """Start `[PREEXEC...] PYTHON -m ns_exporter` on a free loopback port; stop and reap it
+    afterwards. `python` and `pythonpath` let a test run another interpreter on a copy of the
+    package (e.g. one that an unprivileged user can read)."""
     port = free_port()
     log_path = os.path.join(tmp_dir, f"exporter-{port}.log")
     command = [
         *preexec,
-        sys.executable,
+        python,
         "-m",
         "ns_exporter",
         f"--web.listen-address=127.0.0.1:{port}",
         "--log.format=logfmt",
         *args,
     ]
-    full_env = {**os.environ, "PYTHONPATH": REPO, **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": pythonpath, **(env or {})}
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, env=full_env, cwd=tmp_dir
