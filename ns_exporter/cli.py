@@ -10,6 +10,7 @@ from types import ModuleType
 
 from ns_exporter import __version__, logs
 from ns_exporter.commands import list as list_command
+from ns_exporter.commands import probe as probe_command
 from ns_exporter.commands import serve, textfile
 from ns_exporter.config import Settings, add_flags
 
@@ -18,6 +19,7 @@ COMMANDS: dict[str, tuple[str, ModuleType]] = {
     "serve": ("run the exporter: agent loop and HTTP server (the default)", serve),
     "list": ("print the namespaces of one scan, like lsns", list_command),
     "textfile": ("write one scan for node_exporter's textfile collector", textfile),
+    "probe": ("run one isolation probe and print a verdict (exit 0 ok, 1 failed)", probe_command),
 }
 DEFAULT_COMMAND = "serve"
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import PlatformCollector, ProcessCollector
+from prometheus_client.registry import Collector
 
 from ns_exporter.agent import Agent
 from ns_exporter.build import build_info
@@ -40,11 +43,20 @@ def build_scanner(settings: Settings) -> Scanner:
     )
 
 
-def build_agent(settings: Settings, with_process_metrics: bool = False) -> Agent:
+def build_agent(
+    settings: Settings,
+    with_process_metrics: bool = False,
+    extra_collectors: Iterable[Collector] = (),
+) -> Agent:
     exposition = Exposition(build=build_info(), max_series=settings.max_series)
-    extra = (
+    extra: tuple[Collector, ...] = (
         (ProcessCollector(registry=None), PlatformCollector(registry=None))
         if with_process_metrics
         else ()
     )
-    return Agent(build_scanner(settings), exposition, settings.scan_interval, extra)
+    return Agent(
+        build_scanner(settings),
+        exposition,
+        settings.scan_interval,
+        (*extra, *extra_collectors),
+    )

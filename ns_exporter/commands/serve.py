@@ -10,6 +10,8 @@ from types import FrameType
 from ns_exporter import explorer, web, wiring
 from ns_exporter.config import Settings
 from ns_exporter.logs import get_logger
+from ns_exporter.probe.route import PROBE_PATH, ProbeService, probe_route
+from ns_exporter.probe.settings import probe_settings_of
 
 log = get_logger(__name__)
 
@@ -20,9 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     wiring.warn_if_unprivileged()
-    agent = wiring.build_agent(settings, with_process_metrics=True)
+    probes = ProbeService.build(probe_settings_of(settings)) if settings.probe_enabled else None
+    extra = (probes.periodic,) if probes is not None and probes.periodic is not None else ()
+    agent = wiring.build_agent(settings, with_process_metrics=True, extra_collectors=extra)
     routes = web.build_routes(agent, settings)
     routes.update(explorer.routes(agent))
+    if probes is not None:
+        routes[PROBE_PATH] = probe_route(probes.endpoint)
     app = web.App(routes)
     try:
         server = web.make_http_server(app, settings.listen)
@@ -42,6 +48,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if probes is not None:
+        probes.start()
     agent.start()
     host, port = server.server_address[:2]
     log.info(
@@ -53,5 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     server.serve_forever(poll_interval=0.5)
     agent.stop()
+    if probes is not None:
+        probes.stop()
     server.server_close()
     return 0

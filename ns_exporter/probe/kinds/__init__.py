@@ -1,0 +1,1 @@
+"""One file per namespace kind: the ModuleSpec that creates it and checks what it isolates."""
