@@ -192,25 +192,56 @@ class ProbeRunner:
                     log.warning("probe_helper_unreachable", error=str(err))
                     self._stop()
 
-    def run(
-        self, module: str, timeout: float, test: Mapping[str, object] | None = None
-    ) -> ProbeResult:
-        """Run one probe; never raises for probe failures (they are in the result)."""
-        started = time.monotonic()
-        request = {
-            "module": module,
-            "timeout": worker_timeout(timeout),
-            "grace": KILL_GRACE,
-            "exporter_pid": os.getpid(),
-            "test": dict(test or {}),
-        }
+    def _helper_died(self) -> bool:
+        """After a probe ended without a result: was it because the fork server died?"""
+        with self._lock:
+            proc = self._proc
+        if proc is None:
+            return True
+        try:
+            proc.wait(timeout=0.2)  # it closes its sockets just before it exits
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def _attempt(
+        self, request: dict[str, Any], deadline: float
+    ) -> tuple[dict[str, Any] | None, list[str], bool]:
+        """Send one request; (result message or None, log lines, whether it timed out)."""
         read_fd, write_fd = os.pipe()
         try:
             try:
                 self._send(json.dumps(request).encode(), write_fd)
             finally:
                 os.close(write_fd)
-            lines, timed_out = _read_lines(read_fd, started + timeout + READ_GRACE)
+            lines, timed_out = _read_lines(read_fd, deadline)
+        finally:
+            os.close(read_fd)
+        message, logs = _decode(lines)
+        return message, logs, timed_out
+
+    def run(
+        self, module: str, timeout: float, test: Mapping[str, object] | None = None
+    ) -> ProbeResult:
+        """Run one probe; never raises for probe failures (they are in the result)."""
+        started = time.monotonic()
+        deadline = started + timeout + READ_GRACE
+        request: dict[str, Any] = {
+            "module": module,
+            "timeout": worker_timeout(timeout),
+            "grace": KILL_GRACE,
+            "exporter_pid": os.getpid(),
+            "test": dict(test or {}),
+        }
+        try:
+            message, logs, timed_out = self._attempt(request, deadline)
+            if message is None and not timed_out and self._helper_died():
+                # The fork server died with the request in flight: a new one gets it.
+                log.warning("probe_helper_died", module=module, effect="probe retried")
+                request["timeout"] = worker_timeout(
+                    max(0.1, deadline - READ_GRACE - time.monotonic())
+                )
+                message, logs, timed_out = self._attempt(request, deadline)
         except ProbeHelperError as err:
             log.error("probe_helper_failed", module=module, error=str(err))
             return ProbeResult.failed(
@@ -219,17 +250,17 @@ class ProbeRunner:
                 FailureReason.INTERNAL_ERROR,
                 [f"level=error event=probe_helper_failed error={json.dumps(str(err))}"],
             )
-        finally:
-            os.close(read_fd)
         duration = time.monotonic() - started
-        message, logs = _decode(lines)
         if message is not None:
             result = ProbeResult.from_helper(module, duration, message, logs)
         else:
-            reason = FailureReason.TIMEOUT if timed_out else FailureReason.INTERNAL_ERROR
+            # No result: either nothing came before the deadline, or the fork server killed a
+            # worker that overran its own deadline (end of file after the worker's budget).
+            overran = timed_out or duration >= worker_timeout(timeout)
+            reason = FailureReason.TIMEOUT if overran else FailureReason.INTERNAL_ERROR
             logs.append(
                 "level=error event=probe_incomplete "
-                + ("why=timeout" if timed_out else 'why="the helper ended without a result"')
+                + ("why=timeout" if overran else 'why="the helper ended without a result"')
             )
             result = ProbeResult.failed(module, duration, reason, logs)
         if result.success:
