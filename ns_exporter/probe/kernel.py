@@ -15,6 +15,18 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
+# CLONE_NEW* flag → the namespace kind's name (/proc/PID/ns, /proc/sys/user/max_NAME_namespaces)
+FLAG_KINDS: dict[int, str] = {
+    CLONE_NEWTIME: "time",
+    CLONE_NEWNS: "mnt",
+    CLONE_NEWCGROUP: "cgroup",
+    CLONE_NEWUTS: "uts",
+    CLONE_NEWIPC: "ipc",
+    CLONE_NEWUSER: "user",
+    CLONE_NEWPID: "pid",
+    CLONE_NEWNET: "net",
+}
+
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
@@ -124,6 +136,12 @@ def map_self_to_root(uid: int, gid: int) -> None:
         uid_map.write(f"0 {uid} 1")
     with open("/proc/self/gid_map", "w") as gid_map:
         gid_map.write(f"0 {gid} 1")
+
+
+def in_initial_user_namespace() -> bool:
+    """True when this process's user namespace maps every uid to itself (the host's)."""
+    with open("/proc/self/uid_map") as uid_map:
+        return uid_map.read().split() == ["0", "0", "4294967295"]
 
 
 def effective_caps() -> int:

@@ -136,26 +136,30 @@ class Probe:
         try:
             kernel.unshare(flags)
         except OSError as err:
-            raise setup_error(err, what) from err
+            kinds = tuple(kind for flag, kind in kernel.FLAG_KINDS.items() if flags & flag)
+            raise setup_error(err, what, kinds) from err
         self.log("debug", "unshare", what=what)
 
 
-def setup_error(err: OSError, what: str) -> ProbeError:
-    """The ProbeError for a failed namespace set-up step, with the limit when it is one."""
+def setup_error(err: OSError, what: str, kinds: tuple[str, ...] = ()) -> ProbeError:
+    """The ProbeError for a failed namespace set-up step, with the limits when it is one."""
     reason = SETUP_ERRNO_REASONS.get(err.errno or 0, FailureReason.INTERNAL_ERROR)
     message = f"{what}: {err.strerror or err}"
-    if reason is FailureReason.LIMIT_REACHED:
-        message += f" ({limits_text()})"
+    if reason is FailureReason.LIMIT_REACHED and kinds:
+        message += f" ({limits_text(kinds)})"
     return ProbeError(reason, message)
 
 
-def limits_text() -> str:
-    """The namespace limits that are at 0 or that the kernel may have hit, for a log line."""
+def limits_text(kinds: tuple[str, ...]) -> str:
+    """`/proc/sys/user/max_KIND_namespaces=N` for the kinds a failed unshare() asked for."""
     parts = []
-    for name in sorted(os.listdir("/proc/sys/user")):
-        if name.startswith("max_") and name.endswith("_namespaces"):
-            with open(f"/proc/sys/user/{name}") as limit:
-                parts.append(f"{name}={limit.read().strip()}")
+    for kind in kinds:
+        path = f"/proc/sys/user/max_{kind}_namespaces"
+        try:
+            with open(path) as limit:
+                parts.append(f"{path}={limit.read().strip()}")
+        except FileNotFoundError:
+            parts.append(f"{path} missing")
     return ", ".join(parts)
 
 

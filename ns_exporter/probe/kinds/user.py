@@ -8,6 +8,7 @@ its own scheduling priority needs CAP_SYS_NICE in the initial user namespace and
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 
@@ -19,20 +20,34 @@ UNPRIVILEGED_ID = 65534  # nobody / nogroup, the kernel's default overflow id
 _SIGKILL = 9
 
 
+def _drop_to_unprivileged(probe: Probe) -> bool:
+    """As root: become uid/gid 65534 first. False when 65534 is not mapped here (root of a
+    user namespace with a single mapping, as in rootless containers)."""
+    nested = not kernel.in_initial_user_namespace()
+    try:
+        os.setgroups([])
+    except PermissionError as err:
+        if not nested:  # a nested user namespace may have setgroups denied: nothing to drop
+            raise setup_error(err, "drop supplementary groups") from err
+    try:
+        os.setresgid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+        os.setresuid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+    except OSError as err:
+        if err.errno == errno.EINVAL and nested:
+            probe.log("info", "drop_skipped", why="uid 65534 is not mapped in this user namespace")
+            return False
+        raise setup_error(err, "drop to an unprivileged uid") from err
+    # A change of credentials clears both; the worker must still read our /proc files.
+    kernel.prctl(kernel.PR_SET_DUMPABLE, 1)
+    kernel.prctl(kernel.PR_SET_PDEATHSIG, _SIGKILL)
+    probe.log("debug", "dropped_privileges", uid=UNPRIVILEGED_ID, gid=UNPRIVILEGED_ID)
+    return True
+
+
 def enter(probe: Probe) -> None:
     uid, gid = probe.outer_uid, probe.outer_gid
-    try:
-        if probe.mode == "root":
-            os.setgroups([])
-            os.setresgid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
-            os.setresuid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
-            uid = gid = UNPRIVILEGED_ID
-            # A change of credentials clears both; the worker must still read our /proc files.
-            kernel.prctl(kernel.PR_SET_DUMPABLE, 1)
-            kernel.prctl(kernel.PR_SET_PDEATHSIG, _SIGKILL)
-            probe.log("debug", "dropped_privileges", uid=uid, gid=gid)
-    except OSError as err:
-        raise setup_error(err, "drop to an unprivileged uid") from err
+    if probe.mode == "root" and _drop_to_unprivileged(probe):
+        uid = gid = UNPRIVILEGED_ID
     probe.fact("outer_uid", uid)
     probe.create(kernel.CLONE_NEWUSER, "user namespace")
     if probe.skip_unshare:
@@ -80,9 +95,12 @@ def outside(probe: Probe) -> None:
     with open(f"/proc/{probe.child_pid}/uid_map") as uid_map:
         mapping = " ".join(uid_map.read().split())
     probe.fact("uid_map", mapping)
+    # uid 0 outside is acceptable only when "outside" is itself a user namespace (the
+    # exporter runs as root of a rootless container): it is unprivileged on the host then.
+    unprivileged = expected != 0 or not kernel.in_initial_user_namespace()
     probe.check(
         "unprivileged_outside",
-        bool(uids) and all(uid == expected for uid in uids) and expected != 0,
+        bool(uids) and all(uid == expected for uid in uids) and unprivileged,
         f"the host sees the child's uids as {uids} (uid_map {mapping!r})",
     )
 
