@@ -179,11 +179,16 @@ def serve(ctrl_fd: int) -> None:
                 try:
                     if fds:
                         spare = _dispatch(data, fds[0], spare, workers, inherited)
+                except OSError as err:  # fork refused (process limits): this probe fails
+                    print(f"ns-exporter probe helper: {err}", file=sys.stderr, flush=True)
                 finally:
                     for fd in fds:
                         os.close(fd)
             if spare is None:
-                spare = Spare(inherited)
+                try:
+                    spare = Spare(inherited)
+                except OSError as err:  # the next request forks its own worker
+                    print(f"ns-exporter probe helper: spare: {err}", file=sys.stderr, flush=True)
             _reap(workers)
     finally:
         if spare is not None:
