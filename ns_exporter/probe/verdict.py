@@ -16,11 +16,20 @@ def _pid_story(result: ProbeResult) -> list[str]:
     facts = result.facts
     if "inner_pid" not in facts or "host_pid" not in facts:
         return []
+    hidden = (
+        [
+            f"  hidden:    the {facts.get('host_visible_processes', '?')} processes the host's "
+            "/proc lists, the exporter among them"
+        ]
+        if result.checks.get("host_pids_hidden")
+        else []
+    )
     return [
         f"  inside:    the probe is pid {facts['inner_pid']} and /proc lists "
         f"{facts.get('inner_visible_processes', '?')} process(es)",
         f"  host side: the same process is pid {facts['host_pid']} "
         f"(NSpid {facts.get('nspid', '?')})",
+        *hidden,
     ]
 
 

@@ -90,6 +90,7 @@ def outside(probe: Probe) -> None:
     nspid = _nspid(probe.child_pid)
     seen_inode = kernel.ns_inode(probe.child_pid, "pid")
     probe.fact("host_pid", probe.child_pid)
+    probe.fact("host_visible_processes", sum(1 for name in os.listdir("/proc") if name.isdigit()))
     probe.fact("nspid", " ".join(map(str, nspid)))
     ok = (
         probe.child_pid != 1
