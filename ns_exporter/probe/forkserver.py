@@ -16,7 +16,6 @@ one probe per module named, JSON results on stdout, no exporter needed.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import os
@@ -25,10 +24,13 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 from ns_exporter.probe import kernel, worker
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 MAX_REQUEST = 65536
 READY = b"ready"
@@ -81,10 +83,11 @@ def _fork(run: Callable[[], None], close: list[int]) -> int:
             code = 0
         finally:
             os._exit(code)
-    # Also here, so a kill right after the fork hits the group; the worker may already have
-    # done it (PermissionError once it runs) or exited (ProcessLookupError): both fine.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    # Also here, so a kill right after the fork hits the group.
+    try:
         os.setpgid(pid, pid)
+    except (ProcessLookupError, PermissionError):
+        return pid  # the worker has already done it, or already exited: both fine
     return pid
 
 

@@ -12,11 +12,14 @@ import errno
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from ns_exporter.probe import kernel
-from ns_exporter.probe.result import CLEANUP_CHECK, FailureReason
+from ns_exporter.probe.reasons import CLEANUP_CHECK, FailureReason
+
+# The helper keeps its imports to what starts fast and forks cheap: no typing, dataclasses.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 Fact = int | float | str | bool
 
@@ -171,39 +174,69 @@ def _no_problems(probe: Probe) -> list[str]:
     return []
 
 
-def _unshare_own_kind(spec: ModuleSpec) -> Callable[[Probe], None]:
-    def enter(probe: Probe) -> None:
-        probe.create(spec.flag, f"{spec.link} namespace")
-
-    return enter
-
-
-@dataclass(frozen=True, slots=True)
 class ModuleSpec:
-    """A probe module: which namespace it creates and the steps that check it.
+    """A probe module: which namespace it creates and the steps that check it. Immutable.
 
     Order of the steps: prepare (worker) → [user namespace when unprivileged] → before_fork
     (worker; unshare for kinds that apply to children) → fork → enter + inside (child) →
     outside (worker, child still alive) → the child exits and is reaped → release (worker,
     always; returns problems that fail the `cleanup` check).
+
+    (A plain class rather than a frozen dataclass: the helper does not import dataclasses.)
     """
 
-    name: str
-    link: str  # the entry in /proc/PID/ns
-    flag: int  # CLONE_NEW*
-    # unshare() of this kind moves only the caller's future children (pid, time): the worker
-    # unshares, then forks; for every other kind the child unshares itself.
-    for_children: bool
-    checks: tuple[str, ...]  # every check the module reports, in order (incl. generic ones)
-    summary: str  # one line for docs and the CLI
-    prepare: Callable[[Probe], None] = _nothing
-    before_fork: Callable[[Probe], None] | None = None  # default: unshare(flag) if for_children
-    enter: Callable[[Probe], None] | None = None  # default: unshare(flag) unless for_children
-    inside: Callable[[Probe], None] = _nothing
-    outside: Callable[[Probe], None] = _nothing
-    release: Callable[[Probe], list[str]] = _no_problems
-    # The user module makes its own user namespace even when unprivileged.
-    needs_userns_when_unprivileged: bool = True
+    __slots__ = (
+        "before_fork",
+        "checks",
+        "enter",
+        "flag",
+        "for_children",
+        "inside",
+        "link",
+        "name",
+        "needs_userns_when_unprivileged",
+        "outside",
+        "prepare",
+        "release",
+        "summary",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        link: str,
+        flag: int,
+        for_children: bool,
+        checks: tuple[str, ...],
+        summary: str,
+        prepare: Callable[[Probe], None] = _nothing,
+        before_fork: Callable[[Probe], None] | None = None,
+        enter: Callable[[Probe], None] | None = None,
+        inside: Callable[[Probe], None] = _nothing,
+        outside: Callable[[Probe], None] = _nothing,
+        release: Callable[[Probe], list[str]] = _no_problems,
+        needs_userns_when_unprivileged: bool = True,
+    ) -> None:
+        self.name = name
+        self.link = link  # the entry in /proc/PID/ns
+        self.flag = flag  # CLONE_NEW*
+        # unshare() of this kind moves only the caller's future children (pid, time): the
+        # worker unshares, then forks; for every other kind the child unshares itself.
+        self.for_children = for_children
+        self.checks = checks  # every check the module reports, in order (incl. generic ones)
+        self.summary = summary  # one line for docs and the CLI
+        self.prepare = prepare
+        self.before_fork = before_fork  # default: unshare(flag) if for_children
+        self.enter = enter  # default: unshare(flag) unless for_children
+        self.inside = inside
+        self.outside = outside
+        self.release = release
+        # The user module makes its own user namespace even when unprivileged.
+        self.needs_userns_when_unprivileged = needs_userns_when_unprivileged
+
+    def __repr__(self) -> str:
+        return f"ModuleSpec(name={self.name!r})"
 
     def run_before_fork(self, probe: Probe) -> None:
         if self.before_fork is not None:
@@ -215,4 +248,4 @@ class ModuleSpec:
         if self.enter is not None:
             self.enter(probe)
         elif not self.for_children:
-            _unshare_own_kind(self)(probe)
+            probe.create(self.flag, f"{self.link} namespace")

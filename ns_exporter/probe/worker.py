@@ -15,14 +15,16 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass
-from types import FrameType
-from typing import Any
 
 from ns_exporter.probe import kernel
 from ns_exporter.probe.modules import MODULES
-from ns_exporter.probe.result import CLEANUP_CHECK, FailureReason, reason_for_checks
+from ns_exporter.probe.reasons import CLEANUP_CHECK, FailureReason, reason_for_checks
 from ns_exporter.probe.spec import DISTINCT_NAMESPACE, ModuleSpec, Probe, ProbeError, setup_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Any
 
 NS_LINKS: tuple[str, ...] = tuple(sorted({spec.link for spec in MODULES.values()}))
 
@@ -31,15 +33,20 @@ class ProbeTimeoutError(Exception):
     """The worker's own deadline passed."""
 
 
-@dataclass(slots=True)
 class ChildState:
     """The worker's handles on its child; everything here is released by `finish`."""
 
-    pid: int = 0
-    reaped: bool = False
-    report_r: int = -1
-    go_w: int = -1
-    ns_fd: int = -1  # keeps the new namespace (and its inode number) alive until checked
+    __slots__ = ("go_w", "ns_fds", "pid", "reaped", "report_r")
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.reaped = False
+        self.report_r = -1
+        self.go_w = -1
+        # Open namespace files of the child's new namespaces: they keep the namespaces (and
+        # their inode numbers) alive until the cleanup check is done, and they move the
+        # namespaces' teardown after the answer (see `run`).
+        self.ns_fds: list[int] = []
 
 
 def write_line(fd: int, message: dict[str, Any]) -> None:
@@ -228,7 +235,9 @@ def _probe(spec: ModuleSpec, probe: Probe, child: ChildState, out_fd: int) -> No
         raise ProbeError(FailureReason(error["reason"]), error["message"])
     if not report:
         raise ProbeError(FailureReason.INTERNAL_ERROR, "the child died without a report")
-    child.ns_fd = os.open(f"/proc/{pid}/ns/{spec.link}", os.O_RDONLY | os.O_CLOEXEC)
+    for link in NS_LINKS:
+        if kernel.ns_inode(pid, link) != probe.host_inodes.get(link):
+            child.ns_fds.append(os.open(f"/proc/{pid}/ns/{link}", os.O_RDONLY | os.O_CLOEXEC))
     _distinct(spec, probe)
     spec.outside(probe)
     if probe.hang == "worker":
@@ -262,8 +271,6 @@ def finish(spec: ModuleSpec, probe: Probe, child: ChildState) -> None:
         left = processes_in(spec.link, probe.inner_inode, descendants(os.getppid()))
         if left:
             problems.append(f"processes left in {spec.link}:[{probe.inner_inode}]: {left[:10]}")
-    if child.ns_fd >= 0:
-        os.close(child.ns_fd)
     if child.pid:
         probe.check(
             CLEANUP_CHECK,
@@ -342,3 +349,7 @@ def run(request: dict[str, Any], out_fd: int) -> None:
             }
         },
     )
+    # Last: dropping the final references tears the namespaces down, which can take
+    # milliseconds (mount tree, RCU grace periods); the exporter already has its answer.
+    for fd in child.ns_fds:
+        os.close(fd)

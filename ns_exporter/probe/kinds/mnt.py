@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 
 from ns_exporter.probe import kernel
 from ns_exporter.probe.spec import CLEANUP_CHECK, DISTINCT_NAMESPACE, ModuleSpec, Probe, setup_error
@@ -32,7 +30,9 @@ def mountpoints(mountinfo: str = "/proc/self/mountinfo") -> set[str]:
 
 
 def prepare(probe: Probe) -> None:
-    directory = tempfile.mkdtemp(prefix="ns-exporter-probe-")
+    base = os.environ.get("TMPDIR") or "/tmp"
+    directory = os.path.join(base, "ns-exporter-probe-" + os.urandom(8).hex())
+    os.mkdir(directory, 0o700)
     probe.scratch["dir"] = directory
     probe.log("debug", "mountpoint_created", path=directory)
 
@@ -85,9 +85,9 @@ def release(probe: Probe) -> list[str]:
     leftovers = os.listdir(directory)
     if leftovers:
         problems.append(f"{directory} is not empty: {leftovers[:5]}")
-        shutil.rmtree(directory)
-    else:
-        os.rmdir(directory)
+        for name in leftovers:
+            os.unlink(os.path.join(directory, name))
+    os.rmdir(directory)
     return problems
 
 
