@@ -14,6 +14,7 @@ import pytest
 from ns_exporter.probe.gate import ProbeGate
 from ns_exporter.probe.handler import ProbeEndpoint
 from ns_exporter.probe.modules import MODULE_NAMES, MODULES
+from ns_exporter.probe.periodic import PeriodicProber
 from ns_exporter.probe.result import FailureReason, ProbeResult
 from ns_exporter.probe.runner import ProbeRunner
 from ns_exporter.probe.settings import parse_probe_section
@@ -262,3 +263,13 @@ def test_concurrency_beyond_the_limit_gets_503(runner: ProbeRunner) -> None:
     assert set(statuses) <= {200, 503}
     assert 200 in statuses and 503 in statuses
     assert settle(runner, []) == []
+
+
+def test_periodic_probing_with_real_probes(runner: ProbeRunner) -> None:
+    prober = PeriodicProber(runner.run, ["pid", "net"], 1.0, lambda module: 5.0)
+    prober.run_once()
+    latest = prober.latest
+    assert set(latest) == {"pid", "net"}
+    assert all(result.success for result, _ in latest.values())
+    assert all(finished > time.time() - 60 for _, finished in latest.values())
+    assert settle(runner, [result for result, _ in latest.values()]) == []
