@@ -50,6 +50,8 @@ EMPTY_ON_QUIET_HOST: dict[str, str] = {
     "Containers": "no container runtime on the test host",
     "Namespaces per systemd unit": "the test host need not run systemd",
 }
+# Families with samples only when something fails; the endpoint must still declare them.
+ONLY_ON_FAILURE: dict[str, str] = {"probe_failure_info": "/probe?module=pid"}
 # What Grafana would put in: one job, one instance, every type, a 1 s scrape interval.
 RATE_INTERVAL = "10s"
 
@@ -197,7 +199,10 @@ def _family_param(name: str) -> object:
 
 @pytest.mark.parametrize("name", [_family_param(n) for n in _families_used()])
 def test_dashboard_family_is_exposed(stack: Stack, name: str) -> None:
-    if name in PROBE_METRICS:
+    if name in ONLY_ON_FAILURE:
+        text = requests.get(f"{stack.exporter.url}{ONLY_ON_FAILURE[name]}", timeout=10).text
+        assert f"# TYPE {name} gauge" in text, f"{ONLY_ON_FAILURE[name]} does not declare {name}"
+    elif name in PROBE_METRICS:
         data = stack.prometheus.query(f'{name}{{job="{PROBE_JOB}"}}')
         assert data["result"], f"/probe exposes no {name}"
     else:
