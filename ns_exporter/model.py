@@ -64,6 +64,8 @@ class Attribution:
     container_runtime: str = ""
     container_id: str = ""
     unit: str = ""
+    # Kubernetes pod uid (container_runtime "kubepods"), with dashes; "" otherwise.
+    pod_uid: str = ""
 
 
 NO_ATTRIBUTION = Attribution()
