@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from prometheus_client.registry import Collector
 
+from ns_exporter.config_reload import ConfigReloader
 from ns_exporter.exposition import Exposition, render
 from ns_exporter.logs import get_logger
 from ns_exporter.model import Snapshot
@@ -38,8 +39,10 @@ class Agent:
         interval: float,
         extra_collectors: Iterable[Collector] = (),
         clock: Callable[[], float] = time.monotonic,
+        config: ConfigReloader | None = None,
     ) -> None:
         self._scanner = scanner
+        self._config = config
         self._exposition = exposition
         self._interval = interval
         self._extra = tuple(extra_collectors)
@@ -85,7 +88,17 @@ class Agent:
 
     def derive(self, snapshot: Snapshot) -> State:
         """Everything computed from successive snapshots (policy, lifecycle) goes here."""
-        return State(snapshot=snapshot, totals=self._totals)
+        config = self._config
+        if config is None:
+            return State(snapshot=snapshot, totals=self._totals)
+        # One read of `current`: a reload swaps it whole, never half-way through a scan.
+        policy = config.current.policy
+        return State(
+            snapshot=snapshot,
+            totals=self._totals,
+            unexpected=policy.unexpected(snapshot.namespaces.values()),
+            config=config.status,
+        )
 
     def request_scan(self) -> None:
         """Ask for a scan before the interval ends (events, reloads)."""

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 
 from ns_exporter import __version__, logs
+from ns_exporter.commands import baseline, check_config, serve, textfile
 from ns_exporter.commands import list as list_command
 from ns_exporter.commands import probe as probe_command
-from ns_exporter.commands import serve, textfile
 from ns_exporter.config import Settings, add_flags
 
 # name → (one-line help, module with add_arguments(parser) and run(args, settings))
@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, ModuleType]] = {
     "list": ("print the namespaces of one scan, like lsns", list_command),
     "textfile": ("write one scan for node_exporter's textfile collector", textfile),
     "probe": ("run one isolation probe and print a verdict (exit 0 ok, 1 failed)", probe_command),
+    "baseline": ("print a policy that expects every namespace present now", baseline),
+    "check-config": ("validate a config file: exit 0, or print the error and exit 2", check_config),
 }
 DEFAULT_COMMAND = "serve"
 

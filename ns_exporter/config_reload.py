@@ -55,7 +55,7 @@ class ConfigReloader:
         self._load = load
         self._clock = clock
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[LoadedConfig], None]] = []
+        self._listeners: list[Callable[[ReloadStatus], None]] = []
         # At start-up a bad file is fatal: ConfigError propagates to the caller.
         self._current = _loaded(load(path) if path else ConfigFile())
         self._status = ReloadStatus(successful=True, last_success=clock())
@@ -68,36 +68,40 @@ class ConfigReloader:
     def status(self) -> ReloadStatus:
         return self._status
 
-    def on_reload(self, listener: Callable[[LoadedConfig], None]) -> None:
-        """Call `listener(new)` after every successful reload (e.g. to re-evaluate policy)."""
+    def on_reload(self, listener: Callable[[ReloadStatus], None]) -> None:
+        """Call `listener(status)` after every reload attempt, failed or not (e.g. to rescan)."""
         self._listeners.append(listener)
 
     def reload(self) -> ReloadStatus:
         """Re-read the file; keep the old config if it is bad. Returns the new status."""
         with self._lock:
-            if not self.path:
-                self._status = ReloadStatus(successful=True, last_success=self._clock())
-                log.info("config_reload_skipped", reason="no --config.file")
-                return self._status
-            try:
-                loaded = _loaded(self._load(self.path))
-            except ConfigError as err:
-                self._status = ReloadStatus(
-                    successful=False, last_success=self._status.last_success, error=str(err)
-                )
-                log.error("config_reload_failed", file=err.file, key=err.key, reason=err.reason)
-                return self._status
-            self._current = loaded
-            self._status = ReloadStatus(successful=True, last_success=self._clock())
-            rules = loaded.config.expected
-            log.info(
-                "config_reloaded",
-                file=self.path,
-                expected_rules=None if rules is None else len(rules),
-            )
+            status = self._reload_locked()
             listeners = tuple(self._listeners)
         for listener in listeners:
-            listener(loaded)
+            listener(status)
+        return status
+
+    def _reload_locked(self) -> ReloadStatus:
+        if not self.path:
+            self._status = ReloadStatus(successful=True, last_success=self._clock())
+            log.info("config_reload_skipped", reason="no --config.file")
+            return self._status
+        try:
+            loaded = _loaded(self._load(self.path))
+        except ConfigError as err:
+            self._status = ReloadStatus(
+                successful=False, last_success=self._status.last_success, error=str(err)
+            )
+            log.error("config_reload_failed", file=err.file, key=err.key, reason=err.reason)
+            return self._status
+        self._current = loaded
+        self._status = ReloadStatus(successful=True, last_success=self._clock())
+        rules = loaded.config.expected
+        log.info(
+            "config_reloaded",
+            file=self.path,
+            expected_rules=None if rules is None else len(rules),
+        )
         return self._status
 
     def reload_in_background(self) -> None:

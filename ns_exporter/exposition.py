@@ -82,6 +82,7 @@ class Exposition:
     def families(self, state: State) -> Iterator[Metric]:
         kept, dropped = select_series(state, self.max_series)
         yield from _inventory(state, kept)
+        yield from _policy(state, kept)
         yield from _exporter(state, self.build, dropped)
 
 
@@ -129,6 +130,42 @@ def _inventory(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
         if value is not None:
             limit.add_metric([ns_type.value], value)
     yield limit
+
+
+def _policy(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
+    counts = dict.fromkeys(NS_TYPES, 0)
+    for key in state.unexpected:
+        counts[key.ns_type] += 1
+    per_type = GaugeMetricFamily(
+        "ns_unexpected_namespaces",
+        "Namespaces that no expected: rule of the config file matches, per type.",
+        labels=["ns_type"],
+    )
+    for ns_type, count in counts.items():
+        per_type.add_metric([ns_type.value], count)
+    yield per_type
+    flagged = GaugeMetricFamily(
+        "ns_namespace_unexpected",
+        "1 for each namespace that no expected: rule of the config file matches.",
+        labels=["ns_type", "ns_inode"],
+    )
+    for ns in kept:
+        if ns.key in state.unexpected:
+            flagged.add_metric([ns.key.ns_type.value, str(ns.key.inode)], 1)
+    yield flagged
+
+    config = state.config
+    if config is not None:
+        yield GaugeMetricFamily(
+            "ns_exporter_config_last_reload_successful",
+            "Whether the last load of the config file succeeded (0: still on the previous one).",
+            value=1 if config.successful else 0,
+        )
+        yield GaugeMetricFamily(
+            "ns_exporter_config_last_reload_success_timestamp_seconds",
+            "Time of the last successful load of the config file.",
+            value=config.last_success,
+        )
 
 
 def _exporter(state: State, build: BuildInfo, dropped: int) -> Iterator[Metric]:

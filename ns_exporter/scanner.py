@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from ns_exporter.attribution import attribute
 from ns_exporter.logs import get_logger
 from ns_exporter.model import (
     HIERARCHICAL_TYPES,
@@ -30,6 +31,7 @@ from ns_exporter.model import (
     skip_counts,
 )
 from ns_exporter.procfs import mountinfo, nsfs, system
+from ns_exporter.procfs.cgroup import cgroup_path
 from ns_exporter.procfs.errors import ParseError, ProcError, skip_reason
 from ns_exporter.procfs.process import (
     list_pids,
@@ -345,6 +347,7 @@ class Scanner:
                     created=entry.created,
                     mountpoint=hold.mountpoint if hold else "",
                     cgroup=cgroups.get(group.pid, ""),
+                    attribution=attribute(cgroups.get(group.pid, "")),
                 )
         for key, hold in sorted(held.items()):
             entry = self._identify(key, hold.path, now, walk)
@@ -411,18 +414,3 @@ class Scanner:
 
     def _owner(self, uid: int | None) -> str:
         return "" if uid is None else self._users.name(uid)
-
-
-def cgroup_path(data: bytes) -> str:
-    """The cgroup path from /proc/PID/cgroup: the v2 line, else name=systemd, else the first."""
-    systemd = first = ""
-    for line in data.decode("utf-8", errors="backslashreplace").splitlines():
-        hierarchy, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        if hierarchy == "0" and not controllers:
-            return path
-        if controllers == "name=systemd":
-            systemd = path
-        elif not first:
-            first = path
-    return systemd or first

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ns_exporter import __version__
+from ns_exporter.config_reload import ReloadStatus
 from ns_exporter.model import NsKey, SkipReason, Snapshot, skip_counts
 
 
@@ -41,4 +42,7 @@ class State:
 
     snapshot: Snapshot
     totals: ExporterTotals
+    # Keys of the namespaces no `expected:` rule matches (empty without an expected: section).
     unexpected: frozenset[NsKey] = frozenset()
+    # How the last config (re)load went; None where no config is loaded (list, textfile).
+    config: ReloadStatus | None = None

@@ -20,6 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from ns_exporter import __version__
 from ns_exporter.agent import Agent
 from ns_exporter.config import ListenAddress, Settings
+from ns_exporter.config_reload import ConfigReloader
 from ns_exporter.logs import get_logger
 from ns_exporter.model import NS_TYPES
 
@@ -196,6 +197,18 @@ def ready_handler(agent: Agent) -> Handler:
         if agent.ready:
             return Response.text(200, "Ready")
         return Response.text(503, "not ready: the first scan has not completed")
+
+    return handle
+
+
+def reload_handler(reloader: ConfigReloader) -> Handler:
+    """POST /-/reload: re-read the config file, as Prometheus does (500 with the reason)."""
+
+    def handle(_: Request) -> Response:
+        status = reloader.reload()
+        if status.successful:
+            return Response.text(200, "config reloaded")
+        return Response.text(500, f"failed to reload config: {status.error}")
 
     return handle
 

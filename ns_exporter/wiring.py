@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 from ns_exporter.agent import Agent
 from ns_exporter.build import build_info
 from ns_exporter.config import Settings
+from ns_exporter.config_reload import ConfigReloader
 from ns_exporter.exposition import Exposition
 from ns_exporter.logs import get_logger
 from ns_exporter.procfs.process import CAP_SYS_PTRACE, own_effective_caps
@@ -47,6 +48,7 @@ def build_agent(
     settings: Settings,
     with_process_metrics: bool = False,
     extra_collectors: Iterable[Collector] = (),
+    config: ConfigReloader | None = None,
 ) -> Agent:
     exposition = Exposition(build=build_info(), max_series=settings.max_series)
     extra: tuple[Collector, ...] = (
@@ -59,4 +61,5 @@ def build_agent(
         exposition,
         settings.scan_interval,
         (*extra, *extra_collectors),
+        config=config,
     )

@@ -9,6 +9,8 @@ from types import FrameType
 
 from ns_exporter import explorer, web, wiring
 from ns_exporter.config import Settings
+from ns_exporter.config_error import ConfigError
+from ns_exporter.config_reload import ConfigReloader
 from ns_exporter.logs import get_logger
 from ns_exporter.probe.route import PROBE_PATH, ProbeService, probe_route
 from ns_exporter.probe.settings import probe_settings_of
@@ -21,14 +23,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        reloader = ConfigReloader(settings.config_file)
+    except ConfigError as err:
+        log.error("config_invalid", file=err.file, key=err.key, reason=err.reason)
+        return 2
     wiring.warn_if_unprivileged()
     probes = ProbeService.build(probe_settings_of(settings)) if settings.probe_enabled else None
     extra = (probes.periodic,) if probes is not None and probes.periodic is not None else ()
-    agent = wiring.build_agent(settings, with_process_metrics=True, extra_collectors=extra)
+    agent = wiring.build_agent(
+        settings, with_process_metrics=True, extra_collectors=extra, config=reloader
+    )
+    # A reload (good or bad) rescans at once, so the policy and its status show without delay.
+    reloader.on_reload(lambda _status: agent.request_scan())
     routes = web.build_routes(agent, settings)
     routes.update(explorer.routes(agent))
     if probes is not None:
         routes[PROBE_PATH] = probe_route(probes.endpoint)
+    routes["/-/reload"] = web.Route(
+        web.reload_handler(reloader), methods=frozenset({"POST", "PUT"})
+    )
     app = web.App(routes)
     try:
         server = web.make_http_server(app, settings.listen)
@@ -46,8 +60,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         stop.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
+    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        # No logging here: the handler may interrupt the main thread inside the log lock.
+        reloader.reload_in_background()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     if probes is not None:
         probes.start()
     agent.start()

@@ -10,7 +10,7 @@ import pytest
 
 from ns_exporter import logs
 from ns_exporter.config_error import ConfigError
-from ns_exporter.config_reload import ConfigReloader, LoadedConfig
+from ns_exporter.config_reload import ConfigReloader, ReloadStatus
 
 GOOD = "expected:\n  - {name: web, command: nginx}\n"
 GOOD2 = "expected:\n  - {name: web, command: nginx}\n  - {name: db, command: postgres}\n"
@@ -48,7 +48,7 @@ def test_reload_swaps_on_success_and_keeps_old_on_failure(tmp_path: Path) -> Non
     path.write_text(GOOD)
     clock = Clock()
     reloader = ConfigReloader(str(path), clock=clock)
-    seen: list[LoadedConfig] = []
+    seen: list[ReloadStatus] = []
     reloader.on_reload(seen.append)
     assert reloader.status.last_success == 1000.0
     first = reloader.current
@@ -60,7 +60,7 @@ def test_reload_swaps_on_success_and_keeps_old_on_failure(tmp_path: Path) -> Non
     assert status.last_success == 1000.0
     assert "expected[0].command" in status.error
     assert reloader.current is first  # the old policy stays
-    assert seen == []
+    assert seen == [status]  # listeners hear of failures too
     line = out.getvalue().splitlines()[-1]
     assert "config_reload_failed" in line
     assert f"file={path}" in line and "key=expected[0].command" in line and "bad regex" in line
@@ -76,7 +76,7 @@ def test_reload_swaps_on_success_and_keeps_old_on_failure(tmp_path: Path) -> Non
     assert status.successful and status.last_success == 4000.0 and status.error == ""
     rules = reloader.current.config.expected
     assert rules is not None and [r.name for r in rules] == ["web", "db"]
-    assert seen == [reloader.current]
+    assert seen[-1] == status and len(seen) == 3
 
 
 def test_reload_in_background(tmp_path: Path) -> None:
