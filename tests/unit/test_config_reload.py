@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,14 @@ import pytest
 from ns_exporter import logs
 from ns_exporter.config_error import ConfigError
 from ns_exporter.config_reload import ConfigReloader, ReloadStatus
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() and these tests point structlog at streams that close after the test."""
+    yield
+    logs.configure("info", "logfmt", sys.__stderr__)
+
 
 GOOD = "expected:\n  - {name: web, command: nginx}\n"
 GOOD2 = "expected:\n  - {name: web, command: nginx}\n  - {name: db, command: postgres}\n"

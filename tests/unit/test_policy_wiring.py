@@ -3,6 +3,8 @@ exposition shows them and the config reload status, the commands check and write
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 
@@ -10,6 +12,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from ns_exporter import logs
 from ns_exporter.agent import Agent
 from ns_exporter.cli import main
 from ns_exporter.config_file import load_config_file
@@ -21,6 +24,14 @@ from ns_exporter.scanner import Scanner, ScanOptions
 from ns_exporter.state import BuildInfo, ExporterTotals, State
 from tests.fakeproc import HOST_NS, FakeProc
 from tests.unit.test_policy import make_ns
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() and these tests point structlog at streams that close after the test."""
+    yield
+    logs.configure("info", "logfmt", sys.__stderr__)
+
 
 DOCKER_ID = "3f4a8b9d2c1e0f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c"
 
