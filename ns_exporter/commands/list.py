@@ -8,6 +8,8 @@ import sys
 
 from ns_exporter import listing, wiring
 from ns_exporter.config import Settings
+from ns_exporter.config_error import ConfigError
+from ns_exporter.config_reload import ConfigReloader
 from ns_exporter.model import NsType
 
 
@@ -29,7 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    agent = wiring.build_agent(settings)
+    try:  # with --config.file, --json marks the namespaces the policy does not expect
+        config = ConfigReloader(settings.config_file) if settings.config_file else None
+    except ConfigError as err:
+        print(f"ns-exporter: {err}", file=sys.stderr)
+        return 2
+    agent = wiring.build_agent(settings, config=config)
     published = agent.scan_once()
     if published is None:
         print("ns-exporter: the scan failed (see the log)", file=sys.stderr)

@@ -3,6 +3,7 @@ exposition shows them and the config reload status, the commands check and write
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +180,18 @@ def test_baseline_command(
     snap = scanner_of(fake_proc).scan()
     assert Policy(config.expected).unexpected(snap.namespaces.values()) == frozenset()
     assert main(["check-config", str(out)]) == 0
+
+
+def test_list_json_marks_unexpected_with_config(
+    fake_proc: FakeProc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "policy.yml"
+    config.write_text("expected:\n  - {name: host, command: init}\n")
+    procfs = f"--path.procfs={fake_proc.root}"
+    assert main(["list", "--json", procfs, f"--config.file={config}"]) == 0
+    listed = json.loads(capsys.readouterr().out)["namespaces"]
+    flagged = {(n["ns_type"], n["command"]) for n in listed if n["unexpected"]}
+    assert flagged == {("user", "nginx"), ("net", "redis-server"), ("pid", "redis-server")}
+    config.write_text("expected: {}\n")
+    assert main(["list", "--json", procfs, f"--config.file={config}"]) == 2
+    assert "expected: must be a list of rules" in capsys.readouterr().err
