@@ -33,9 +33,6 @@ NOT_EXPOSED_YET: dict[str, str] = {
     "ns_namespace_lifetime_seconds_bucket": "lifecycle",
     "ns_namespace_lifetime_seconds_sum": "lifecycle",
     "ns_namespace_lifetime_seconds_count": "lifecycle",
-    "ns_unexpected_namespaces": "policy",
-    "ns_namespace_unexpected": "policy",
-    "ns_exporter_config_last_reload_successful": "policy",
     # Periodic probing is configured in the config file's probe: section (not wired yet).
     "ns_probe_success": "periodic probe",
     "ns_probe_last_run_timestamp_seconds": "periodic probe",
