@@ -8,11 +8,10 @@ sockets) become regexes. Load it with --config.file, then tighten or widen it by
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 
 from ns_exporter import policy, wiring
+from ns_exporter.atomic_write import write_atomically
 from ns_exporter.config import Settings
 from ns_exporter.config_error import ConfigError
 from ns_exporter.config_file import parse_config
@@ -31,19 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _write_atomically(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ns-exporter-baseline-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     wiring.warn_if_unprivileged()
     snapshot = wiring.build_scanner(settings).scan()
@@ -57,7 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        _write_atomically(args.output, text)
+        write_atomically(args.output, text.encode())
     except OSError as err:
         print(f"ns-exporter: cannot write {args.output}: {err.strerror or err}", file=sys.stderr)
         return 1

@@ -8,6 +8,8 @@ import sys
 from ns_exporter import wiring
 from ns_exporter.atomic_write import write_atomically
 from ns_exporter.config import Settings
+from ns_exporter.config_error import ConfigError
+from ns_exporter.config_reload import ConfigReloader
 from ns_exporter.logs import get_logger
 
 log = get_logger(__name__)
@@ -24,8 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:  # with --config.file the file carries the policy families too
+        config = ConfigReloader(settings.config_file) if settings.config_file else None
+    except ConfigError as err:
+        print(f"ns-exporter: {err}", file=sys.stderr)
+        return 2
     wiring.warn_if_unprivileged()
-    agent = wiring.build_agent(settings)
+    agent = wiring.build_agent(settings, config=config)
     published = agent.scan_once()
     if published is None:
         print("ns-exporter: the scan failed (see the log)", file=sys.stderr)

@@ -195,3 +195,19 @@ def test_list_json_marks_unexpected_with_config(
     config.write_text("expected: {}\n")
     assert main(["list", "--json", procfs, f"--config.file={config}"]) == 2
     assert "expected: must be a list of rules" in capsys.readouterr().err
+
+
+def test_textfile_carries_the_policy_families(
+    fake_proc: FakeProc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "policy.yml"
+    config.write_text("expected:\n  - {name: containers, container_runtime: docker}\n")
+    out = tmp_path / "ns.prom"
+    procfs = f"--path.procfs={fake_proc.root}"
+    assert main(["textfile", "--output", str(out), procfs, f"--config.file={config}"]) == 0
+    text = out.read_text()
+    assert 'ns_namespace_unexpected{ns_inode="4026532500",ns_type="user"} 1.0' in text
+    assert 'ns_namespace_unexpected{ns_inode="4026532600"' not in text  # the docker one
+    config.write_text("expected:\n  - {name: x, holder: nowhere}\n")
+    assert main(["textfile", "--output", str(out), procfs, f"--config.file={config}"]) == 2
+    assert "expected[0].holder: unknown holder 'nowhere'" in capsys.readouterr().err
