@@ -13,6 +13,8 @@ SECTIONS and a field of the same name to ConfigFile.
         container_runtime: ""       # "" = not in a container; docker, kubepods, ...
         unit: "nginx\\.service"     # regex on the systemd unit, fully anchored
         holder: process             # process, mount or fd
+    probe:                          # see ns_exporter.probe.settings
+      timeout: 5s
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import yaml
 from ns_exporter.attribution import RUNTIMES
 from ns_exporter.config_error import ConfigError
 from ns_exporter.model import NS_TYPES, Holder, NsType
+from ns_exporter.probe.settings import ProbeSettings, parse_probe_section
 
 T = TypeVar("T", bound=Hashable)
 
@@ -48,10 +51,11 @@ class ExpectedRule:
 
 @dataclass(frozen=True, slots=True)
 class ConfigFile:
-    """A validated config file. `expected` is None when the file has no `expected:` section."""
+    """A validated config file; a section the file does not have is None."""
 
     path: str = ""
     expected: tuple[ExpectedRule, ...] | None = None
+    probe: ProbeSettings | None = None  # None: the probe's defaults
 
 
 # --- field parsers: (raw value, file, key) -> typed value, or ConfigError ------------------
@@ -178,6 +182,7 @@ def parse_expected(value: object, file: str) -> tuple[ExpectedRule, ...] | None:
 # Top-level sections: key -> parser(raw value, file). The ConfigFile field has the same name.
 SECTIONS: dict[str, Callable[[object, str], object]] = {
     "expected": parse_expected,
+    "probe": parse_probe_section,  # module overrides, limits, periodic probing
 }
 
 assert set(SECTIONS) <= {f.name for f in fields(ConfigFile)}, "a section without a field"

@@ -94,6 +94,12 @@ class ConfigReloader:
             )
             log.error("config_reload_failed", file=err.file, key=err.key, reason=err.reason)
             return self._status
+        if loaded.config.probe != self._current.config.probe:
+            log.warning(
+                "config_probe_section_changed",
+                file=self.path,
+                effect="the probe: section applies at the next start; expected: applies now",
+            )
         self._current = loaded
         self._status = ReloadStatus(successful=True, last_success=self._clock())
         rules = loaded.config.expected

@@ -7,6 +7,8 @@ import json
 import sys
 
 from ns_exporter.config import Settings
+from ns_exporter.config_error import ConfigError
+from ns_exporter.config_file import ConfigFile, load_config_file
 from ns_exporter.probe.modules import DEFAULT_MODULE, MODULE_NAMES
 from ns_exporter.probe.runner import ProbeRunner
 from ns_exporter.probe.settings import probe_settings_of
@@ -24,7 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    probe_settings = probe_settings_of(settings)
+    try:  # module timeouts and enabled modules come from the config file's probe: section
+        config = load_config_file(settings.config_file) if settings.config_file else ConfigFile()
+    except ConfigError as err:
+        print(f"ns-exporter: {err}", file=sys.stderr)
+        return 2
+    probe_settings = probe_settings_of(config)
     with ProbeRunner() as runner:
         result = runner.run(args.module, probe_settings.timeout_for(args.module))
     if args.json:

@@ -29,7 +29,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log.error("config_invalid", file=err.file, key=err.key, reason=err.reason)
         return 2
     wiring.warn_if_unprivileged()
-    probes = ProbeService.build(probe_settings_of(settings)) if settings.probe_enabled else None
+    # The probe: section is read at start-up; a reload applies the expected: rules only.
+    probe_settings = probe_settings_of(reloader.current.config)
+    probes = ProbeService.build(probe_settings) if settings.probe_enabled else None
     extra = (probes.periodic,) if probes is not None and probes.periodic is not None else ()
     agent = wiring.build_agent(
         settings, with_process_metrics=True, extra_collectors=extra, config=reloader

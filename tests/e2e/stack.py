@@ -33,19 +33,21 @@ NOT_EXPOSED_YET: dict[str, str] = {
     "ns_namespace_lifetime_seconds_bucket": "lifecycle",
     "ns_namespace_lifetime_seconds_sum": "lifecycle",
     "ns_namespace_lifetime_seconds_count": "lifecycle",
-    # Periodic probing is configured in the config file's probe: section (not wired yet).
-    "ns_probe_success": "periodic probe",
-    "ns_probe_last_run_timestamp_seconds": "periodic probe",
     "ns_exporter_event_listener_up": "event listener",
     "ns_exporter_events_total": "event listener",
     "ns_exporter_events_lost_total": "event listener",
 }
 
 # Expects every namespace a process lives in: the test's bind-mounted netns is unexpected.
+# Probes pid isolation every 2 s, for the periodic-probe panels.
 POLICY = """
 expected:
   - name: anything a process runs in
     holder: process
+probe:
+  periodic:
+    interval: 2s
+    modules: [pid]
 """
 
 

@@ -184,3 +184,13 @@ def test_sections_table_parsers_take_value_and_file() -> None:
             parse(42, "f.yml")
         assert info.value.file == "f.yml"
         assert info.value.key.startswith(name)
+
+
+def test_probe_section_is_parsed_by_the_probe_settings() -> None:
+    config = parse_config("probe:\n  timeout: 4s\n  max_concurrent: 3\n", "cfg.yml")
+    assert config.expected is None
+    assert config.probe is not None
+    assert config.probe.max_concurrent == 3
+    assert config.probe.timeout_for("pid") == 4.0
+    error = _error("expected: []\nprobe:\n  timout: 5s\n")
+    assert error.key == "probe.timout" and "unknown key" in error.reason

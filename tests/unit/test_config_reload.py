@@ -100,3 +100,16 @@ def test_reload_in_background(tmp_path: Path) -> None:
     assert done.wait(10)
     rules = reloader.current.config.expected
     assert rules is not None and len(rules) == 2
+
+
+def test_probe_section_change_is_applied_at_the_next_start(tmp_path: Path) -> None:
+    out = io.StringIO()
+    logs.configure("info", "logfmt", out)
+    path = tmp_path / "c.yml"
+    path.write_text(GOOD + "probe:\n  timeout: 4s\n")
+    reloader = ConfigReloader(str(path))
+    path.write_text(GOOD + "probe:\n  timeout: 6s\n")
+    assert reloader.reload().successful
+    assert "config_probe_section_changed" in out.getvalue()
+    probe = reloader.current.config.probe
+    assert probe is not None and probe.timeout_for("pid") == 6.0
