@@ -180,10 +180,10 @@ def parse_interval(file: str, periodic: _Reader) -> float:
 
 
 def probe_settings_of(settings: object) -> ProbeSettings:
-    """The probe settings carried by the exporter's settings, or the defaults.
+    """The probe settings an object carries as `.probe`, or the defaults.
 
-    The config file's `probe:` section is parsed by parse_probe_section; until the loader
-    hands the result over as `settings.probe`, the defaults apply.
+    The config file's `probe:` section is parsed by parse_probe_section into
+    `ConfigFile.probe` (ns_exporter.config_file); a file without it gives the defaults.
     """
     found = getattr(settings, "probe", None)
     return found if isinstance(found, ProbeSettings) else DEFAULT_PROBE_SETTINGS
