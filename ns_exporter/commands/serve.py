@@ -57,10 +57,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     stop = threading.Event()
 
+    def shutdown(name: str) -> None:
+        log.info("stopping", signal=name)
+        server.shutdown()
+
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
+        # No logging here: the handler may interrupt the main thread inside the log lock.
         stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        name = signal.Signals(signum).name
+        threading.Thread(target=shutdown, args=(name,), daemon=True).start()
 
     def on_hangup(_signum: int, _frame: FrameType | None) -> None:
         # No logging here: the handler may interrupt the main thread inside the log lock.
