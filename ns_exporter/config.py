@@ -77,8 +77,23 @@ class ListenAddress:
         return cls(host, int(port))
 
 
+class _Named:
+    """argparse destination and environment variable of a flag such as `web.listen-address`."""
+
+    __slots__ = ()
+    name: str
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace(".", "_").replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.dest.upper()
+
+
 @dataclass(frozen=True, slots=True)
-class Flag:
+class Flag(_Named):
     """One flag: its name, how to parse it, its default and help."""
 
     name: str
@@ -87,30 +102,14 @@ class Flag:
     help: str
     metavar: str = "VALUE"
 
-    @property
-    def dest(self) -> str:
-        return self.name.replace(".", "_").replace("-", "_")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.dest.upper()
-
 
 @dataclass(frozen=True, slots=True)
-class Switch:
+class Switch(_Named):
     """A --[no-]NAME flag."""
 
     name: str
     default: bool
     help: str
-
-    @property
-    def dest(self) -> str:
-        return self.name.replace(".", "_").replace("-", "_")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.dest.upper()
 
 
 def _default_procfs() -> str:

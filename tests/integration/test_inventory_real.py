@@ -86,9 +86,17 @@ def test_owner_of_a_process_running_as_another_user(exporter: Exporter) -> None:
         assert labels["command"] == "sleep" and labels["pid"] == str(proc.pid)
 
 
-def _uts_if_sleeping(pid: int) -> int | None:
+def _new_ns_once_sleeping(pid: int, ns_type: str) -> int | None:
+    """The process's namespace of that type once it runs `sleep` and differs from ours."""
     with open(f"/proc/{pid}/comm") as f:
-        return ns_inode(pid, "uts") if f.read().strip() == "sleep" else None
+        if f.read().strip() != "sleep":
+            return None
+    inode = ns_inode(pid, ns_type)
+    return inode if inode != ns_inode(os.getpid(), ns_type) else None
+
+
+def _uts_if_sleeping(pid: int) -> int | None:
+    return _new_ns_once_sleeping(pid, "uts")
 
 
 def test_nested_pid_namespaces_report_parents(exporter: Exporter) -> None:
@@ -128,11 +136,7 @@ def test_user_namespace_owner_and_parent(exporter: Exporter) -> None:
 
 
 def _userns_if_sleeping(pid: int) -> int | None:
-    with open(f"/proc/{pid}/comm") as f:
-        if f.read().strip() != "sleep":
-            return None
-    inode = ns_inode(pid, "user")
-    return inode if inode != ns_inode(os.getpid(), "user") else None
+    return _new_ns_once_sleeping(pid, "user")
 
 
 def test_mount_namespace(exporter: Exporter) -> None:
@@ -142,11 +146,7 @@ def test_mount_namespace(exporter: Exporter) -> None:
 
 
 def _mnt_if_sleeping(pid: int) -> int | None:
-    with open(f"/proc/{pid}/comm") as f:
-        if f.read().strip() != "sleep":
-            return None
-    inode = ns_inode(pid, "mnt")
-    return inode if inode != ns_inode(os.getpid(), "mnt") else None
+    return _new_ns_once_sleeping(pid, "mnt")
 
 
 @contextlib.contextmanager
