@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from ns_exporter import proctable
 from ns_exporter.attribution import attribute
 from ns_exporter.logs import get_logger
 from ns_exporter.model import (
@@ -37,11 +38,11 @@ from ns_exporter.procfs.process import (
     list_pids,
     open_dir,
     parse_ns_link,
-    parse_stat,
     read_at,
     supported_types,
 )
 from ns_exporter.procfs.users import UserNames
+from ns_exporter.proctable import ProcessTable
 
 log = get_logger(__name__)
 
@@ -69,12 +70,12 @@ class _Members:
 
     __slots__ = ("comm", "count", "pid", "start", "uid")
 
-    def __init__(self, pid: int, comm: str, uid: int, start: int) -> None:
-        self.count = 1
-        self.pid = pid
-        self.comm = comm
-        self.uid = uid
-        self.start = start
+    def __init__(self, pid: int, count: int, start: int) -> None:
+        self.count = count
+        self.pid = pid  # the lowest member
+        self.start = start  # the earliest start time of a member, in clock ticks
+        self.comm = ""  # the lowest member's comm and owner, filled in after the walk
+        self.uid = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,10 @@ class _Walk:
         else:
             log.debug("namespace_read_skipped", pid=pid, error=str(err))
 
+    def parse_failed(self, pid: int, err: ParseError) -> None:
+        self.errors += 1
+        log.warning("process_parse_failed", pid=pid, error=str(err))
+
     def skip(self, pid: int, err: OSError) -> None:
         reason = skip_reason(err)
         if reason is None:
@@ -149,6 +154,7 @@ class Scanner:
         self._hz = system.clock_ticks()
         self._users = UserNames(options.rootfs)
         self._known: dict[NsKey, _Known] = {}
+        self._table = ProcessTable(self._types)
         self._has_ns_id = self._probe_ns_id()
 
     @property
@@ -176,7 +182,7 @@ class Scanner:
         started = self._clock()
         t0 = time.perf_counter()
         walk = _Walk()
-        members: list[dict[str, _Members]] = [{} for _ in self._types]
+        members: list[dict[bytes, _Members]] = [{} for _ in self._types]
         proc_fd = open_dir(self._proc)
         try:
             with walk.collector("processes"):
@@ -215,44 +221,41 @@ class Scanner:
 
     # --- the walk -------------------------------------------------------------------------
 
-    def _walk_processes(self, proc_fd: int, members: list[dict[str, _Members]], walk: _Walk) -> int:
-        """The hot path: one open, one fstat, one read and one readlink per type per process."""
-        links = self._links
-        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-        scanned = 0
-        for pid in list_pids(proc_fd):
-            try:
-                dfd = os.open(str(pid), flags, dir_fd=proc_fd)
-            except OSError as err:
-                walk.skip(pid, err)
-                continue
-            try:
-                uid = os.fstat(dfd).st_uid
-                stat = parse_stat(read_at(dfd, "stat"))
-                targets = [os.readlink(link, dir_fd=dfd) for link in links]
-            except OSError as err:
-                walk.skip(pid, err)
-                continue
-            except ParseError as err:
-                walk.errors += 1
-                log.warning("process_parse_failed", pid=pid, error=str(err))
-                continue
-            finally:
-                os.close(dfd)
-            scanned += 1
-            for by_link, target in zip(members, targets, strict=True):
+    def _walk_processes(
+        self, proc_fd: int, members: list[dict[bytes, _Members]], walk: _Walk
+    ) -> int:
+        """The hot path (see proctable), then the current comm and owner of each namespace's
+        lowest process: read once per distinct process, not per member."""
+        result = self._table.walk(proc_fd, walk.skip, walk.parse_failed)
+        for links, group in result.groups.items():
+            for by_link, target in zip(members, links, strict=True):
                 found = by_link.get(target)
                 if found is None:
-                    by_link[target] = _Members(pid, stat.comm, uid, stat.starttime_ticks)
+                    by_link[target] = _Members(group.pid, group.count, group.start)
                 else:
-                    found.count += 1
-                    found.start = min(found.start, stat.starttime_ticks)
-        return scanned
+                    found.count += group.count
+                    found.pid = min(found.pid, group.pid)
+                    found.start = min(found.start, group.start)
+        current: dict[int, proctable.Representative] = {}
+        for by_link in members:
+            for group_members in by_link.values():
+                pid = group_members.pid
+                rep = current.get(pid)
+                if rep is None:
+                    try:
+                        rep = self._table.representative(proc_fd, pid, pid in result.new_pids)
+                    except OSError as err:
+                        walk.late(pid, err)
+                        rep = self._table.fallback(pid)
+                    current[pid] = rep
+                group_members.comm = rep.comm
+                group_members.uid = rep.uid
+        return result.scanned
 
     def _find_mounts(
         self,
         proc_fd: int,
-        members: list[dict[str, _Members]],
+        members: list[dict[bytes, _Members]],
         held: dict[NsKey, _Held],
         walk: _Walk,
     ) -> None:
@@ -296,7 +299,7 @@ class Scanner:
                 os.close(fd_dir)
 
     def _read_cgroups(
-        self, proc_fd: int, members: list[dict[str, _Members]], walk: _Walk
+        self, proc_fd: int, members: list[dict[bytes, _Members]], walk: _Walk
     ) -> dict[int, str]:
         """The cgroup path of each namespace's lowest member (once per distinct pid)."""
         paths: dict[int, str] = {}
@@ -315,7 +318,7 @@ class Scanner:
 
     def _build(
         self,
-        members: list[dict[str, _Members]],
+        members: list[dict[bytes, _Members]],
         held: dict[NsKey, _Held],
         cgroups: dict[int, str],
         now: float,
