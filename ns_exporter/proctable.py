@@ -28,34 +28,49 @@ and one more readlink for every process on every walk.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ns_exporter.model import NsType
+from ns_exporter.procfs.activity import ACCOUNTING_BOUND, ActivityReader
 from ns_exporter.procfs.errors import ParseError
-from ns_exporter.procfs.process import decode_comm, parse_stat, read_at
+from ns_exporter.procfs.process import decode_comm, list_processes, parse_stat, read_at
 
 # Link targets are kept as bytes (`net:[4026531993]`): no decoding on the hot path.
 LinkSet = tuple[bytes, ...]
+# How a walk groups processes: (pid namespace link, links of the changeable types).
+GroupKey = tuple[bytes, LinkSet]
 
 
-@dataclass(frozen=True, slots=True)
-class Known:
-    """What cannot change while one process lives (plus first-sight fallbacks)."""
+class _Process:
+    """The cache record of one live process (mutable: it is the cache's own bookkeeping).
 
-    ino: int  # of its /proc/PID directory: identity, detects pid reuse
-    start: int  # starttime in clock ticks after boot
-    pid_link: bytes  # its pid namespace
-    comm: str  # at first sight (a fallback)
-    uid: int  # at first sight (a fallback)
+    Fixed while the process lives: ino, start, pid_link, and the first-sight fallbacks comm
+    and uid. Updated by walks: key (its links) and the activity baseline: `activity` as read
+    in walk number `since`, before the links in `key` were read.
+    """
+
+    __slots__ = ("activity", "comm", "ino", "key", "pid_link", "since", "start", "uid")
+
+    def __init__(self, ino: int, start: int, pid_link: bytes, comm: str, uid: int) -> None:
+        self.ino = ino  # of its /proc/PID directory: identity, detects pid reuse
+        self.start = start  # starttime in clock ticks after boot
+        self.pid_link = pid_link  # its pid namespace
+        self.comm = comm  # at first sight (a fallback)
+        self.uid = uid  # at first sight (a fallback)
+        self.key: GroupKey = (pid_link, ())
+        self.activity: int | bytes | None = None
+        self.since = 0
 
 
 class Group:
     """Processes of one walk sharing the same namespace of every type."""
 
-    __slots__ = ("count", "pid", "start")
+    __slots__ = ("count", "key", "pid", "start")
 
-    def __init__(self, pid: int, start: int) -> None:
+    def __init__(self, key: GroupKey, pid: int, start: int) -> None:
+        self.key = key
         self.count = 1
         self.pid = pid  # the lowest
         self.start = start  # the earliest start time
@@ -67,6 +82,7 @@ class Walk:
 
     groups: dict[LinkSet, Group]  # namespace links in `types` order → the processes there
     scanned: int
+    links_read: int  # processes whose links were read (the others had not run since)
     new_pids: frozenset[int]  # processes first seen in this walk (comm and uid are fresh)
 
 
@@ -85,11 +101,20 @@ ParseHandler = Callable[[int, ParseError], None]
 class ProcessTable:
     """Walks /proc and remembers, per live process, what cannot change while it lives."""
 
-    def __init__(self, types: tuple[NsType, ...]) -> None:
+    def __init__(
+        self,
+        types: tuple[NsType, ...],
+        activity: ActivityReader,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._types = types
         self._changeable = tuple(t.value.encode() for t in types if t is not NsType.PID)
         self._pid_index = types.index(NsType.PID) if NsType.PID in types else None
-        self._known: dict[int, Known] = {}
+        self._activity = activity
+        self._clock = clock
+        self._known: dict[int, _Process] = {}
+        self._walks = 0
+        self._ends: list[tuple[int, float]] = []  # (walk number, end time) of recent walks
 
     @property
     def types(self) -> tuple[NsType, ...]:
@@ -98,52 +123,70 @@ class ProcessTable:
     def __len__(self) -> int:
         return len(self._known)
 
-    def known(self, pid: int) -> Known | None:
-        return self._known.get(pid)
-
     def walk(self, proc_fd: int, skip: SkipHandler, parse_failed: ParseHandler) -> Walk:
-        """Read every process's links; forget processes that are gone."""
-        changeable = self._changeable
+        """Read every process's links, or keep them for a process that has not run since
+        they were read; forget processes that are gone."""
+        self._walks += 1
+        number = self._walks
+        trusted = self._trusted_before(self._clock())
+        changeable, activity, readlink = self._changeable, self._activity, os.readlink
         previous = self._known
-        known: dict[int, Known] = {}
-        groups: dict[tuple[bytes, LinkSet], Group] = {}
+        known: dict[int, _Process] = {}
+        groups: dict[GroupKey, Group] = {}
         new_pids: set[int] = set()
-        readlink = os.readlink
-        with os.scandir(proc_fd) as listing:
-            for dent in listing:
-                name = dent.name
-                if not name.isdigit():
-                    continue
-                pid = int(name)
-                prefix = b"%d/ns/" % pid
-                try:
-                    entry = previous.get(pid)
-                    ino = dent.inode()  # of /proc/PID, from the directory listing itself
-                    if entry is None or entry.ino != ino:
-                        entry = self._first_sight(proc_fd, pid, ino)
-                        new_pids.add(pid)
+        links_read = 0
+        for pid, ino in list_processes(proc_fd):
+            entry = previous.get(pid)
+            try:
+                # read before the links: if it runs after this, the next walk sees it
+                act = activity(proc_fd, pid)
+                if entry is None or entry.ino != ino:
+                    entry = self._first_sight(proc_fd, pid, ino)
+                    new_pids.add(pid)
+                    stale = True
+                else:  # stale unless it has not run since a baseline old enough to prove it
+                    stale = act is None or act != entry.activity or entry.since > trusted
+                if stale:
+                    prefix = b"%d/ns/" % pid
                     links = tuple([readlink(prefix + link, dir_fd=proc_fd) for link in changeable])
-                except OSError as err:
-                    skip(pid, err)
-                    continue
-                except ParseError as err:
-                    parse_failed(pid, err)
-                    continue
-                known[pid] = entry
-                key = (entry.pid_link, links)
-                group = groups.get(key)
-                if group is None:
-                    groups[key] = Group(pid, entry.start)
-                else:
-                    group.count += 1
-                    group.pid = min(group.pid, pid)
-                    group.start = min(group.start, entry.start)
+                    entry.key = (entry.pid_link, links)
+                    links_read += 1
+                    if act is None or act != entry.activity:  # a new baseline
+                        entry.activity, entry.since = act, number
+            except OSError as err:
+                skip(pid, err)
+                continue
+            except ParseError as err:
+                parse_failed(pid, err)
+                continue
+            known[pid] = entry
+            group = groups.get(entry.key)
+            if group is None:
+                groups[entry.key] = Group(entry.key, pid, entry.start)
+            else:
+                entry.key = group.key  # one tuple per distinct set, shared by its members
+                group.count += 1
+                group.pid = min(group.pid, pid)
+                group.start = min(group.start, entry.start)
         self._known = known
+        self._ends.append((number, self._clock()))
         return Walk(
             groups={self._in_type_order(k): g for k, g in groups.items()},
             scanned=len(known),
+            links_read=links_read,
             new_pids=frozenset(new_pids),
         )
+
+    def _trusted_before(self, now: float) -> int:
+        """The latest walk that ended at least ACCOUNTING_BOUND before `now` (0 if none): an
+        activity value unchanged since then proves the process has not run."""
+        trusted = 0
+        keep = 0
+        for index, (number, end) in enumerate(self._ends):
+            if end <= now - ACCOUNTING_BOUND:
+                trusted, keep = number, index
+        del self._ends[:keep]
+        return trusted
 
     def representative(self, proc_fd: int, pid: int, fresh: bool) -> Representative:
         """The current comm and owner uid of a process found by the last walk.
@@ -162,17 +205,15 @@ class ProcessTable:
         entry = self._known[pid]
         return Representative(entry.comm, entry.uid)
 
-    def _first_sight(self, proc_fd: int, pid: int, ino: int) -> Known:
+    def _first_sight(self, proc_fd: int, pid: int, ino: int) -> _Process:
         uid = os.stat(b"%d" % pid, dir_fd=proc_fd).st_uid
         stat = parse_stat(read_at(proc_fd, f"{pid}/stat"))
         pid_link = b""
         if self._pid_index is not None:
             pid_link = os.readlink(b"%d/ns/pid" % pid, dir_fd=proc_fd)
-        return Known(
-            ino=ino, start=stat.starttime_ticks, pid_link=pid_link, comm=stat.comm, uid=uid
-        )
+        return _Process(ino, stat.starttime_ticks, pid_link, stat.comm, uid)
 
-    def _in_type_order(self, key: tuple[bytes, LinkSet]) -> LinkSet:
+    def _in_type_order(self, key: GroupKey) -> LinkSet:
         pid_link, links = key
         if self._pid_index is None:
             return links

@@ -31,7 +31,7 @@ from ns_exporter.model import (
     Snapshot,
     skip_counts,
 )
-from ns_exporter.procfs import mountinfo, nsfs, system
+from ns_exporter.procfs import activity, mountinfo, nsfs, system
 from ns_exporter.procfs.cgroup import cgroup_path
 from ns_exporter.procfs.errors import ParseError, ProcError, skip_reason
 from ns_exporter.procfs.process import (
@@ -154,7 +154,7 @@ class Scanner:
         self._hz = system.clock_ticks()
         self._users = UserNames(options.rootfs)
         self._known: dict[NsKey, _Known] = {}
-        self._table = ProcessTable(self._types)
+        self._table = ProcessTable(self._types, activity.reader_for(self._proc))
         self._has_ns_id = self._probe_ns_id()
 
     @property

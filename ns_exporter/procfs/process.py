@@ -84,6 +84,16 @@ def open_dir(name: str, dir_fd: int | None = None) -> int:
         raise translate(err) from err
 
 
+def list_processes(proc_fd: int) -> list[tuple[int, int]]:
+    """(pid, inode of /proc/PID) of every process, in listing order (ascending pids).
+
+    The inode number comes with the listing (d_ino), so it costs no stat; procfs gives the
+    directory of a new process a new inode, so it tells a reused pid apart.
+    """
+    with os.scandir(proc_fd) as listing:
+        return [(int(e.name), e.inode()) for e in listing if e.name.isdigit()]
+
+
 def list_pids(proc_fd: int) -> list[int]:
     """All process ids in a procfs mount, sorted (threads are not listed there)."""
     return sorted(int(name) for name in os.listdir(proc_fd) if name.isdigit())
@@ -128,6 +138,7 @@ __all__ = [
     "StatFields",
     "decode_comm",
     "list_pids",
+    "list_processes",
     "open_dir",
     "own_effective_caps",
     "parse_effective_caps",

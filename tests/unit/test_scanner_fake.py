@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ns_exporter import proctable
 from ns_exporter import scanner as scanner_module
 from ns_exporter.model import Holder, NsKey, NsType, SkipReason
 from ns_exporter.scanner import Scanner, ScanOptions
@@ -75,14 +76,14 @@ def test_process_vanishing_between_listing_and_reading(
 ) -> None:
     proc.add(60, "stays")
     gone = proc.add(61, "goes", ns={NsType.NET: 4026532300})
-    real_list = scanner_module.list_pids
+    real_list = proctable.list_processes
 
-    def list_then_remove(fd: int) -> list[int]:
-        pids = real_list(fd)
+    def list_then_remove(fd: int) -> list[tuple[int, int]]:
+        processes = real_list(fd)
         shutil.rmtree(gone)  # the process exits right after the listing
-        return pids
+        return processes
 
-    monkeypatch.setattr(scanner_module, "list_pids", list_then_remove)
+    monkeypatch.setattr(proctable, "list_processes", list_then_remove)
     snap = make_scanner(proc.root).scan()
     assert snap.stats.skipped[SkipReason.VANISHED] == 1
     assert snap.stats.errors == 0
@@ -104,8 +105,8 @@ def test_permission_denied_is_counted(proc: FakeProc, monkeypatch: pytest.Monkey
     proc.add(81, "theirs", ns={NsType.MNT: 4026532400})
     real_readlink = os.readlink
 
-    def readlink(path: str, *, dir_fd: int | None = None) -> str:
-        if dir_fd is not None and os.readlink(f"/proc/self/fd/{dir_fd}").endswith("/81"):
+    def readlink(path: str | bytes, *, dir_fd: int | None = None) -> str | bytes:
+        if os.fsdecode(path).startswith("81/"):  # relative to the procfs fd: PID/ns/TYPE
             raise PermissionError(errno.EACCES, "Permission denied", path)
         return real_readlink(path, dir_fd=dir_fd)
 
