@@ -136,6 +136,11 @@ class Population:
     def session(self) -> int:
         return self._launcher.pid
 
+    def wake(self, settle: float = 1.0) -> None:
+        """Make every member run once (SIGUSR1, a no-op handler), then let them all run."""
+        os.killpg(self.session, signal.SIGUSR1)
+        time.sleep(settle)
+
     def close(self) -> None:
         """SIGTERM the launcher (it kills and reaps its tree), then sweep its session."""
         if self._launcher.poll() is None:
@@ -229,6 +234,24 @@ def timed(fn: Callable[[], T]) -> tuple[T, Timing]:
     return result, Timing(time.perf_counter() - started, time.thread_time() - cpu0)
 
 
+class Spacer:
+    """Keeps successive exporter scans at least `gap` seconds apart (end to start), as the
+    exporter's own interval does: the scanner trusts that a process has not run only over
+    windows longer than ACCOUNTING_BOUND."""
+
+    def __init__(self, gap: float) -> None:
+        self.gap = gap
+        self._last = -gap
+
+    def wait(self) -> None:
+        remaining = self._last + self.gap - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+
+    def done(self) -> None:
+        self._last = time.monotonic()
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -265,6 +288,7 @@ class Exporter:
     """
 
     def __init__(self, scan_interval: str, *extra: str) -> None:
+        self.scan_interval = scan_interval
         env = dict(os.environ, PYTHONPATH=str(REPO))
         self._proc = subprocess.Popen(
             [
@@ -376,16 +400,19 @@ class CpuPerScan:
     seconds: float  # CPU seconds (user + system) per scan, all threads of the process
     scans: int
     scan_seconds: float  # median of the exporter's own scan durations in the window
+    interval: str  # its --scan.interval
 
 
 def cpu_per_scan(running: Exporter, scans: int, warm: int = 2) -> CpuPerScan:
-    """CPU per scan of a continuously scanning exporter (a short --scan.interval), between
-    the end of scan `warm` (the first one reads every process as new) and `scans` later."""
+    """CPU per scan of a running exporter, between the end of scan `warm` (the first one
+    reads every process as new) and `scans` later; the CPU it uses while waiting between
+    scans (serving nothing) is counted too."""
     window = running.scans(warm + scans)[warm - 1 :]
     return CpuPerScan(
         seconds=(window[-1].cpu_seconds - window[0].cpu_seconds) / scans,
         scans=scans,
         scan_seconds=median([s.duration for s in window[1:]]),
+        interval=running.scan_interval,
     )
 
 

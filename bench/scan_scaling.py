@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchlib as b  # the bench directory is the script's own
 
 from ns_exporter import logs
+from ns_exporter.procfs.activity import ACCOUNTING_BOUND
 from ns_exporter.scanner import Scanner, ScanOptions
 
 
@@ -38,7 +39,9 @@ class Row:
     processes: int  # as seen by the exporter's scan (the population plus the machine's own)
     c_naive: b.Timing  # per walk, medians
     c_lean: b.Timing
-    scan: b.Timing  # the exporter's scan in process, warm
+    scan: b.Timing  # the exporter's scan in process, warm, population idle since the last
+    active: b.Timing  # the same right after every process of the population ran
+    active_read: int  # processes whose links that scan read
     first_scan: b.Timing  # its first scan (every process new)
     lsns: b.Timing
     cpu: b.CpuPerScan  # the running exporter, from outside
@@ -50,18 +53,26 @@ def measure(helpers: Path, shape: b.PopulationShape, args: argparse.Namespace) -
     with b.population(helpers, shape) as pop:
         b.log(f"{shape.describe()}: started in {pop.start_seconds:.1f} s")
         scanner = Scanner(ScanOptions())
+        spacer = b.Spacer(ACCOUNTING_BOUND + 0.2)
         _, first = b.timed(scanner.scan)
-        naive, lean, scans = [], [], []
-        processes = 0
+        spacer.done()
+        naive, lean, idle, active = [], [], [], []
+        processes = active_read = 0
         for _ in range(args.repeats):  # interleaved, so machine noise hits all alike
             naive.append(b.c_walk(helpers, "naive")[1])
             lean.append(b.c_walk(helpers, "lean")[1])
+            spacer.wait()
             snapshot, timing = b.timed(scanner.scan)
-            scans.append(timing)
+            idle.append(timing)
             processes = snapshot.stats.processes_scanned
+            pop.wake()  # every member runs once: all their links must be read again
+            _, timing = b.timed(scanner.scan)
+            spacer.done()
+            active.append(timing)
+            active_read = scanner.links_read
         del scanner, snapshot
         lsns = [b.lsns_walk() for _ in range(args.lsns_repeats)]
-        with b.exporter("100ms") as running:
+        with b.exporter(args.exporter_interval) as running:
             cpu = b.cpu_per_scan(running, args.cpu_scans)
             rss, hwm = running.memory_kb()
         return Row(
@@ -69,7 +80,9 @@ def measure(helpers: Path, shape: b.PopulationShape, args: argparse.Namespace) -
             processes=processes,
             c_naive=b.median_timing(naive),
             c_lean=b.median_timing(lean),
-            scan=b.median_timing(scans),
+            scan=b.median_timing(idle),
+            active=b.median_timing(active),
+            active_read=active_read,
             first_scan=first,
             lsns=b.median_timing(lsns),
             cpu=cpu,
@@ -81,52 +94,59 @@ def measure(helpers: Path, shape: b.PopulationShape, args: argparse.Namespace) -
 def report(row: Row) -> None:
     n = row.processes
     print(f"\n== {row.shape.describe()} ({n:,} processes scanned)")
-    print(f"  {'':34s} {'wall/walk':>12s} {'wall/process':>12s} {'CPU/process':>12s}")
+    print(f"  {'':40s} {'wall/walk':>11s} {'wall/process':>12s} {'CPU/process':>12s}")
     for label, timing in (
         ("C reference (naive: stat+stat+8)", row.c_naive),
-        ("C lean (exporter's work in C)", row.c_lean),
-        ("exporter scan, warm", row.scan),
+        ("C lean (clock + 7 readlinks)", row.c_lean),
+        ("exporter scan, idle population", row.scan),
+        (f"exporter scan, all active ({row.active_read:,} read)", row.active),
         ("exporter scan, first (all new)", row.first_scan),
         ("lsns", row.lsns),
     ):
         print(
-            f"  {label:34s} {b.ms(timing.wall):>12s} {b.us(timing.wall / n):>12s} "
+            f"  {label:40s} {b.ms(timing.wall):>11s} {b.us(timing.wall / n):>12s} "
             f"{b.us(timing.cpu / n):>12s}"
         )
     print(
-        f"  exporter/C: wall {row.scan.wall / row.c_naive.wall:.2f}, CPU "
-        f"{row.scan.cpu / row.c_naive.cpu:.2f}   exporter/C-lean: wall "
-        f"{row.scan.wall / row.c_lean.wall:.2f}   exporter/lsns: wall "
-        f"{row.scan.wall / row.lsns.wall:.3f} (lsns {row.lsns.wall / row.scan.wall:.1f}x slower)"
+        f"  exporter/C: idle {ratio(row.scan, row.c_naive)}, all active "
+        f"{ratio(row.active, row.c_naive)}   exporter/lsns: idle "
+        f"{row.scan.wall / row.lsns.wall:.3f}, all active {row.active.wall / row.lsns.wall:.3f}"
     )
     print(
-        f"  running exporter: {row.cpu.seconds * 1e3:.0f} ms CPU per scan over {row.cpu.scans} "
-        f"scans ({row.cpu.seconds / n * 1e6:.1f} us per process; includes rendering /metrics; "
-        f"its scans took {row.cpu.scan_seconds * 1e3:.0f} ms), RSS {row.rss_kb / 1024:.1f} MB, "
-        f"peak {row.hwm_kb / 1024:.1f} MB"
+        f"  running exporter (interval {row.cpu.interval}): {row.cpu.seconds * 1e3:.0f} ms CPU "
+        f"per scan over {row.cpu.scans} scans ({row.cpu.seconds / n * 1e6:.1f} us per process, "
+        f"rendering /metrics included; its scans took {row.cpu.scan_seconds * 1e3:.0f} ms), "
+        f"RSS {row.rss_kb / 1024:.1f} MB, peak {row.hwm_kb / 1024:.1f} MB"
     )
+
+
+def ratio(exporter: b.Timing, reference: b.Timing) -> str:
+    return f"{exporter.wall / reference.wall:.2f} wall ({exporter.cpu / reference.cpu:.2f} CPU)"
 
 
 def summary(rows: list[Row]) -> None:
-    print("\n== scaling (time per process in us; flat columns mean linear growth)")
+    print("\n== scaling (wall time per process in us; flat columns mean linear growth)")
     print(
-        f"  {'processes':>10s} {'C naive':>8s} {'exporter':>8s} {'exp/C':>6s} "
-        f"{'exp/C cpu':>9s} {'lsns':>8s} {'exp/lsns':>8s} {'CPU/scan':>9s} {'RSS MB':>7s}"
+        f"  {'processes':>10s} {'C naive':>8s} {'idle':>8s} {'active':>8s} {'idle/C':>7s} "
+        f"{'active/C':>8s} {'lsns':>8s} {'idle/lsns':>9s} {'CPU/scan':>9s} {'RSS MB':>7s}"
     )
     for row in rows:
         n = row.processes
         print(
             f"  {n:>10,} {row.c_naive.wall / n * 1e6:>8.1f} {row.scan.wall / n * 1e6:>8.1f} "
-            f"{row.scan.wall / row.c_naive.wall:>6.2f} {row.scan.cpu / row.c_naive.cpu:>9.2f} "
-            f"{row.lsns.wall / n * 1e6:>8.1f} {row.scan.wall / row.lsns.wall:>8.3f} "
-            f"{row.cpu.seconds:>8.3f}s {row.rss_kb / 1024:>7.1f}"
+            f"{row.active.wall / n * 1e6:>8.1f} {row.scan.wall / row.c_naive.wall:>7.2f} "
+            f"{row.active.wall / row.c_naive.wall:>8.2f} {row.lsns.wall / n * 1e6:>8.1f} "
+            f"{row.scan.wall / row.lsns.wall:>9.3f} {row.cpu.seconds:>8.3f}s "
+            f"{row.rss_kb / 1024:>7.1f}"
         )
     if len(rows) > 1:
-        base = rows[0].scan.wall / rows[0].processes
+        base, base_active = (rows[0].scan.wall, rows[0].active.wall)
         growth = ", ".join(
-            f"{r.processes:,}: {r.scan.wall / r.processes / base:.2f}" for r in rows[1:]
+            f"{r.processes:,}: idle {r.scan.wall / r.processes / (base / rows[0].processes):.2f}"
+            f" active {r.active.wall / r.processes / (base_active / rows[0].processes):.2f}"
+            for r in rows[1:]
         )
-        print(f"  exporter wall time per process relative to {rows[0].processes:,}: {growth}")
+        print(f"  time per process relative to {rows[0].processes:,} processes: {growth}")
 
 
 def main() -> int:
@@ -135,7 +155,10 @@ def main() -> int:
     parser.add_argument("--per-group", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=7, help="interleaved C/exporter walks")
     parser.add_argument("--lsns-repeats", type=int, default=1)
-    parser.add_argument("--cpu-scans", type=int, default=8, help="scans in the CPU window")
+    parser.add_argument("--cpu-scans", type=int, default=5, help="scans in the CPU window")
+    parser.add_argument(
+        "--exporter-interval", default="5s", help="--scan.interval of the running exporter"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("scan_scaling: run as root (it creates namespaces)", file=sys.stderr)

@@ -68,7 +68,7 @@ _NO_INFO = nsfs.NsInfo(ns_id=None, parent_inode=None, userns_inode=None, owner_u
 class _Members:
     """Per-namespace accumulator during one walk (mutable, local to a scan)."""
 
-    __slots__ = ("comm", "count", "pid", "start", "uid")
+    __slots__ = ("comm", "count", "pid", "start", "uid", "witnessed")
 
     def __init__(self, pid: int, count: int, start: int) -> None:
         self.count = count
@@ -76,6 +76,7 @@ class _Members:
         self.start = start  # the earliest start time of a member, in clock ticks
         self.comm = ""  # the lowest member's comm and owner, filled in after the walk
         self.uid = 0
+        self.witnessed = False  # a member stayed in it since the previous scan (proctable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +156,17 @@ class Scanner:
         self._users = UserNames(options.rootfs)
         self._known: dict[NsKey, _Known] = {}
         self._table = ProcessTable(self._types, activity.reader_for(self._proc))
+        self._links_read = 0
         self._has_ns_id = self._probe_ns_id()
 
     @property
     def types(self) -> tuple[NsType, ...]:
         return self._types
+
+    @property
+    def links_read(self) -> int:
+        """Processes whose namespace links the last scan read (the others had not run)."""
+        return self._links_read
 
     @property
     def has_ns_id(self) -> bool:
@@ -227,15 +234,17 @@ class Scanner:
         """The hot path (see proctable), then the current comm and owner of each namespace's
         lowest process: read once per distinct process, not per member."""
         result = self._table.walk(proc_fd, walk.skip, walk.parse_failed)
+        self._links_read = result.links_read
         for links, group in result.groups.items():
             for by_link, target in zip(members, links, strict=True):
                 found = by_link.get(target)
                 if found is None:
-                    by_link[target] = _Members(group.pid, group.count, group.start)
+                    found = by_link[target] = _Members(group.pid, group.count, group.start)
                 else:
                     found.count += group.count
                     found.pid = min(found.pid, group.pid)
                     found.start = min(found.start, group.start)
+                found.witnessed = found.witnessed or group.witnessed
         current: dict[int, proctable.Representative] = {}
         for by_link in members:
             for group_members in by_link.values():
@@ -243,7 +252,7 @@ class Scanner:
                 rep = current.get(pid)
                 if rep is None:
                     try:
-                        rep = self._table.representative(proc_fd, pid, pid in result.new_pids)
+                        rep = self._table.representative(proc_fd, pid)
                     except OSError as err:
                         walk.late(pid, err)
                         rep = self._table.fallback(pid)
@@ -331,7 +340,7 @@ class Scanner:
                 key = NsKey(ns_type, int(target[len(ns_type.value) + 2 : -1]))
                 path = f"{self._proc}/{group.pid}/ns/{ns_type.value}"
                 start = self._btime + group.start / self._hz
-                entry = self._identify(key, path, start, walk)
+                entry = self._identify(key, path, start, walk, group.witnessed)
                 known[key] = entry
                 hold = held.pop(key, None)
                 info = entry.info
@@ -373,16 +382,22 @@ class Scanner:
         self._known = known  # namespaces gone since the last scan are forgotten here
         return dict(sorted(namespaces.items()))
 
-    def _identify(self, key: NsKey, path: str, start: float, walk: _Walk) -> _Known:
+    def _identify(
+        self, key: NsKey, path: str, start: float, walk: _Walk, witnessed: bool = False
+    ) -> _Known:
         """The cached facts if this is the namespace seen before under this inode, else new ones.
 
         With NS_GET_ID the 64-bit id tells a recycled inode apart. Without it, a namespace is
         the same one only while it stays present from one scan to the next (the cache is
         rebuilt every scan), so a recycled inode seen after a gap gets fresh facts.
+        `witnessed`: a member process stayed in it since the previous scan, so it is the
+        namespace seen then, without asking the kernel.
         """
         cached = self._known.get(key)
-        if cached is not None and not self._has_ns_id:
-            return _Known(cached.info, min(cached.created, start))
+        if cached is not None and (witnessed or not self._has_ns_id):
+            if start >= cached.created:
+                return cached
+            return _Known(cached.info, start)
         try:
             fd = nsfs.open_ns(path)
         except ProcError as err:
@@ -393,7 +408,7 @@ class Scanner:
         try:
             current_id = nsfs.ns_id(fd) if self._has_ns_id else None
             if cached is not None and cached.info.ns_id == current_id:
-                return _Known(cached.info, min(cached.created, start))
+                return cached if start >= cached.created else _Known(cached.info, start)
             info = nsfs.query(
                 fd,
                 hierarchical=key.ns_type in HIERARCHICAL_TYPES,

@@ -7,6 +7,8 @@
  * GROUPS namespaces of each of those three types. Every process then sleeps in pause().
  * Prints "ready" on stdout once all exist, then waits for SIGTERM/SIGINT/SIGHUP or EOF on stdin,
  * kills everything and reaps it before exiting (it is the subreaper of its whole tree).
+ * SIGUSR1 to the process group wakes every member once (a no-op handler, then pause() again):
+ * the benchmarks use it to make the whole population "active" between two scans.
  * Every process dies with its parent (PR_SET_PDEATHSIG), so nothing outlives the bench even
  * when it is killed with SIGKILL.
  */
@@ -25,7 +27,13 @@ static void die_with_parent(pid_t parent) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(1);
 }
 
+static void wake(int sig) { (void)sig; }
+
 static void sleep_forever(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = wake;
+    sigaction(SIGUSR1, &action, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -71,6 +79,7 @@ int main(int argc, char **argv) {
         perror("population: prctl");
         return 1;
     }
+    signal(SIGUSR1, SIG_IGN); /* meant for the members only */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);

@@ -6,10 +6,14 @@ since a look at its namespace links still has those links.
 
 Two readers, both giving a value that changes whenever the process has run:
 
-- its CPU time, from the process CPU clock (clock_gettime, one system call, no file);
-  the kernel resolves the pid in the caller's pid namespace, so this is used only when the
-  procfs being walked belongs to the exporter's own pid namespace;
-- otherwise /proc/PID/schedstat (run time, wait time, times scheduled of its main thread).
+- CPU_TIME: the CPU time of all its threads, from the process CPU clock (clock_gettime, one
+  system call, no file); the kernel resolves the pid in the caller's pid namespace, so this
+  is used only when the procfs being walked belongs to the exporter's own pid namespace;
+- SCHEDSTAT: otherwise /proc/PID/schedstat (run time, wait time and times scheduled of its
+  main thread: the thread whose namespaces and credentials /proc/PID shows).
+
+The comm of a process can also be set by its other threads (/proc/PID/comm): only CPU_TIME,
+which covers every thread, also proves that the comm has not changed.
 
 Both are accounted at scheduler events: a task that keeps a CPU without being switched out
 is accounted at the scheduler tick, and on a nohz_full CPU by the housekeeping CPU's remote
@@ -22,14 +26,22 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 ACCOUNTING_BOUND = 3.0  # seconds
 
 _CPUCLOCK_SCHED = 2  # linux/posix-timers.h: MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
 _SCHEDSTAT_DISABLED = b"0 0 0\n"  # kernels without sched_info accounting
 
-# (procfs fd, pid) → a value that changes when the process runs; None when unknown.
-ActivityReader = Callable[[int, int], int | bytes | None]
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """A way to tell whether a process has run."""
+
+    name: str
+    # (procfs fd, pid) → a value that changes when the process runs; None when unknown
+    read: Callable[[int, int], int | bytes | None]
+    whole_process: bool  # covers every thread (so also comm changes), not the main one only
 
 
 def process_cpu_clock(pid: int) -> int:
@@ -68,7 +80,11 @@ def parse_nspid(status: bytes) -> tuple[int, ...]:
     return ()
 
 
-def reader_for(procfs: str) -> ActivityReader:
+CPU_TIME = Activity("cpu_time", cpu_time, whole_process=True)
+SCHEDSTAT = Activity("schedstat", schedstat, whole_process=False)
+
+
+def reader_for(procfs: str) -> Activity:
     """cpu_time when `procfs` shows the exporter's own pid namespace, else schedstat.
 
     /proc/self/status of a procfs lists our pid in every namespace from the procfs's pid
@@ -78,5 +94,5 @@ def reader_for(procfs: str) -> ActivityReader:
         with open(os.path.join(procfs, "self", "status"), "rb") as f:
             nspid = parse_nspid(f.read())
     except OSError:
-        return schedstat  # not a procfs we are visible in (or a fake tree)
-    return cpu_time if nspid == (os.getpid(),) else schedstat
+        return SCHEDSTAT  # not a procfs we are visible in (or a fake tree)
+    return CPU_TIME if nspid == (os.getpid(),) else SCHEDSTAT

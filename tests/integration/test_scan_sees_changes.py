@@ -235,17 +235,24 @@ from ns_exporter.scanner import Scanner, ScanOptions
 proctable.ACCOUNTING_BOUND = 0.0
 def pid_ns(pid):
     return int(os.readlink(f"/proc/{pid}/ns/pid").split("[")[1][:-1])
-def wait_until(check):
-    deadline = time.monotonic() + 20
+def wait_until(check, what):
+    deadline = time.monotonic() + 60
     while not check():
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
 
 scanner = Scanner(ScanOptions(procfs="/proc", collectors=frozenset()))
 outer = pid_ns(os.getpid())
 nested = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "sleep", "300"])
-child = nested.pid + 1
-wait_until(lambda: os.path.exists(f"/proc/{child}") and pid_ns(child) != outer)
+wait_until(lambda: children(nested.pid), "the nested child")
+child = children(nested.pid)[0]
+wait_until(lambda: pid_ns(child) != outer, "the nested pid namespace")
 inner = pid_ns(child)
 first = scanner.scan()
 nested.kill()
@@ -255,7 +262,7 @@ def reaped():
         return os.waitpid(child, os.WNOHANG)[0] == child
     except ChildProcessError:
         return not os.path.exists(f"/proc/{child}")
-wait_until(reaped)
+wait_until(reaped, "the nested child to be reaped")
 with open("/proc/sys/kernel/ns_last_pid", "w") as f:
     f.write(str(child - 1))
 reuser = subprocess.Popen(["sleep", "300"])
@@ -277,11 +284,11 @@ def test_reused_pid_is_read_as_the_new_process() -> None:
         ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", PID_REUSE],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         env={**os.environ, "PYTHONPATH": REPO},
         check=False,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, f"stdout: {result.stdout}\nstderr: {result.stderr}"
     facts = json.loads(result.stdout)
     assert facts["reuser"] == facts["child"], "the pid was not reused (test set-up)"
     assert facts["inner_first"], "the nested pid namespace was not seen before"

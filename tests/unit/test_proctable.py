@@ -32,11 +32,15 @@ class Clock:
 class Harness:
     """A fake procfs, a scripted activity per pid and a clock the test moves."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, whole_process: bool = True) -> None:
         self.proc = FakeProc(root)
         self.activity: dict[int, int | None] = {}
         self.clock = Clock()
-        self.table = ProcessTable(tuple(NsType), self.read_activity, self.clock)
+        self.table = ProcessTable(
+            tuple(NsType),
+            activity.Activity("scripted", self.read_activity, whole_process),
+            self.clock,
+        )
         self.skipped: list[tuple[int, int | None]] = []
         self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
 
@@ -128,8 +132,7 @@ def test_unknown_activity_always_reads(harness: Harness) -> None:
 def test_reused_pid_is_a_new_process(harness: Harness) -> None:
     old = harness.proc.add(10, "old", ns={NsType.PID: 4026532050}, start_ticks=100)
     harness.activity[10] = 500
-    first = harness.walk()
-    assert first.new_pids == {10}
+    harness.walk()
     # it exits and the pid comes back as another process, whose directory has a new inode
     # (kept apart here while the new one is made: file systems reuse freed inode numbers)
     aside = old.rename(old.with_name("exited"))
@@ -137,12 +140,11 @@ def test_reused_pid_is_a_new_process(harness: Harness) -> None:
     shutil.rmtree(aside)
     harness.activity[10] = 500  # even an identical activity value cannot hide it
     walk = harness.walk()
-    assert walk.new_pids == {10}
     (links, group), *_ = walk.groups.items()
     pid_index = tuple(NsType).index(NsType.PID)
     assert links[pid_index] == f"pid:[{HOST_NS[NsType.PID]}]".encode()
     assert group.start == 9000
-    assert harness.table.representative(harness.fd, 10, fresh=True).comm == "new"
+    assert harness.table.representative(harness.fd, 10).comm == "new"
 
 
 def test_pid_namespace_and_start_time_are_read_once(harness: Harness) -> None:
@@ -151,7 +153,7 @@ def test_pid_namespace_and_start_time_are_read_once(harness: Harness) -> None:
     (harness.proc.root / "10" / "stat").write_bytes(b"garbage")  # never read again
     (harness.proc.root / "10" / "ns" / "pid").unlink()
     walk = harness.walk()
-    assert walk.scanned == 1 and walk.new_pids == frozenset()
+    assert walk.scanned == 1  # no ParseError, no skip: neither was read again
     assert next(iter(walk.groups.values())).start == 100
 
 
@@ -182,6 +184,52 @@ def test_vanished_while_reading_links_is_skipped(harness: Harness) -> None:
     assert walk.scanned == 0 and harness.skipped[0][0] == 10
 
 
+def test_idle_members_witness_their_namespaces(harness: Harness) -> None:
+    harness.proc.add(10, "idle", ns={NsType.NET: 4026532001})
+    harness.proc.add(20, "busy", ns={NsType.NET: 4026532002})
+    harness.activity.update({10: 1, 20: 1})
+    first = harness.walk()
+    assert not any(g.witnessed for g in first.groups.values())  # all read at first sight
+    harness.activity[20] = 2
+    walk = harness.walk()
+    witnessed = {net_of(walk, pid): g.witnessed for g in walk.groups.values() for pid in [g.pid]}
+    assert witnessed == {4026532001: True, 4026532002: False}
+
+
+def write_comm(harness: Harness, pid: int, comm: str) -> None:
+    (harness.proc.root / str(pid) / "comm").write_text(comm + "\n")
+
+
+def test_comm_is_read_again_only_when_it_may_have_changed(harness: Harness) -> None:
+    harness.proc.add(10, "first")
+    harness.activity[10] = 1
+    harness.walk()
+    assert harness.table.representative(harness.fd, 10).comm == "first"  # from stat
+    write_comm(harness, 10, "renamed")  # prctl(PR_SET_NAME) takes running...
+    harness.activity[10] = 2
+    harness.walk()
+    assert harness.table.representative(harness.fd, 10).comm == "renamed"
+    write_comm(harness, 10, "hidden")  # ...so with the activity unchanged it cannot happen
+    harness.walk()
+    assert harness.table.representative(harness.fd, 10).comm == "renamed"
+
+
+def test_comm_always_read_when_the_activity_covers_the_main_thread_only(
+    tmp_path: Path,
+) -> None:
+    harness = Harness(tmp_path / "proc", whole_process=False)
+    try:
+        harness.proc.add(10, "first")
+        harness.activity[10] = 1
+        harness.walk()
+        harness.walk()
+        write_comm(harness, 10, "by-another-thread")  # /proc/PID/comm from a sibling thread
+        harness.walk()
+        assert harness.table.representative(harness.fd, 10).comm == "by-another-thread"
+    finally:
+        harness.close()
+
+
 def test_nspid_parsing() -> None:
     status = b"Name:\tx\nTgid:\t7\nNSpid:\t4242\t7\t1\nNSsid:\t1\n"
     assert activity.parse_nspid(status) == (4242, 7, 1)
@@ -195,9 +243,9 @@ def test_process_cpu_clock_ids() -> None:
 
 
 def test_reader_choice(tmp_path: Path) -> None:
-    assert activity.reader_for("/proc") is activity.cpu_time
+    assert activity.reader_for("/proc") is activity.CPU_TIME
     # a procfs we are not visible in (or a fake tree) uses schedstat files through the fd
-    assert activity.reader_for(str(tmp_path)) is activity.schedstat
+    assert activity.reader_for(str(tmp_path)) is activity.SCHEDSTAT
 
 
 def test_schedstat_reader(tmp_path: Path) -> None:
