@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from ns_exporter.model import NsType
 from ns_exporter.procfs.activity import ACCOUNTING_BOUND, Activity
 from ns_exporter.procfs.errors import ParseError
-from ns_exporter.procfs.process import decode_comm, list_processes, parse_stat, read_at
+from ns_exporter.procfs.process import decode_comm, list_processes, parse_stat, read_small
 
 # Link targets are kept as bytes (`net:[4026531993]`): no decoding on the hot path.
 LinkSet = tuple[bytes, ...]
@@ -188,8 +188,10 @@ class ProcessTable:
             else:
                 entry.key = group.key  # one tuple per distinct set, shared by its members
                 group.count += 1
-                group.pid = min(group.pid, pid)
-                group.start = min(group.start, entry.start)
+                if pid < group.pid:  # noqa: PLR1730 (the hot loop: cheaper than min())
+                    group.pid = pid
+                if entry.start < group.start:  # noqa: PLR1730
+                    group.start = entry.start
             if not stale:
                 group.witnessed = True
         self._known = known
@@ -214,7 +216,7 @@ class ProcessTable:
         if entry.checked == number or (idle and self._activity.whole_process):
             return Representative(entry.comm, entry.uid)
         uid = os.stat(b"%d" % pid, dir_fd=proc_fd).st_uid
-        data = read_at(proc_fd, f"{pid}/comm")
+        data = read_small(proc_fd, f"{pid}/comm")
         entry.comm = decode_comm(data[:-1] if data.endswith(b"\n") else data)
         entry.uid, entry.checked = uid, number
         return Representative(entry.comm, uid)
@@ -237,7 +239,7 @@ class ProcessTable:
 
     def _first_sight(self, proc_fd: int, pid: int, ino: int, walk: int) -> _Process:
         uid = os.stat(b"%d" % pid, dir_fd=proc_fd).st_uid
-        stat = parse_stat(read_at(proc_fd, f"{pid}/stat"))
+        stat = parse_stat(read_small(proc_fd, f"{pid}/stat"))
         pid_link = b""
         if self._pid_index is not None:
             pid_link = os.readlink(b"%d/ns/pid" % pid, dir_fd=proc_fd)

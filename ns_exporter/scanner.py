@@ -39,6 +39,7 @@ from ns_exporter.procfs.process import (
     open_dir,
     parse_ns_link,
     read_at,
+    read_small,
     supported_types,
 )
 from ns_exporter.procfs.users import UserNames
@@ -155,6 +156,9 @@ class Scanner:
         self._hz = system.clock_ticks()
         self._users = UserNames(options.rootfs)
         self._known: dict[NsKey, _Known] = {}
+        self._keys: dict[bytes, NsKey] = {}  # link target → key, from the last scan
+        # link target → (the inputs, the Namespace built from them), from the last scan
+        self._built: dict[bytes, tuple[tuple[object, ...], Namespace]] = {}
         self._table = ProcessTable(self._types, activity.reader_for(self._proc))
         self._links_read = 0
         self._has_ns_id = self._probe_ns_id()
@@ -317,7 +321,7 @@ class Scanner:
                 if group.pid in paths:
                     continue
                 try:
-                    paths[group.pid] = cgroup_path(read_at(proc_fd, f"{group.pid}/cgroup"))
+                    paths[group.pid] = cgroup_path(read_small(proc_fd, f"{group.pid}/cgroup"))
                 except OSError as err:
                     walk.late(group.pid, err)
                     paths[group.pid] = ""
@@ -333,11 +337,15 @@ class Scanner:
         now: float,
         walk: _Walk,
     ) -> dict[NsKey, Namespace]:
-        namespaces: dict[NsKey, Namespace] = {}
+        namespaces: list[tuple[NsKey, Namespace]] = []
         known: dict[NsKey, _Known] = {}
+        keys: dict[bytes, NsKey] = {}
+        built: dict[bytes, tuple[tuple[object, ...], Namespace]] = {}
         for ns_type, by_link in zip(self._types, members, strict=True):
+            skip = len(ns_type.value) + 2  # `net:[`
             for target, group in by_link.items():
-                key = NsKey(ns_type, int(target[len(ns_type.value) + 2 : -1]))
+                key = self._keys.get(target) or NsKey(ns_type, int(target[skip:-1]))
+                keys[target] = key
                 path = f"{self._proc}/{group.pid}/ns/{ns_type.value}"
                 start = self._btime + group.start / self._hz
                 entry = self._identify(key, path, start, walk, group.witnessed)
@@ -345,42 +353,58 @@ class Scanner:
                 hold = held.pop(key, None)
                 info = entry.info
                 owner_uid = info.owner_uid if ns_type is NsType.USER else group.uid
-                namespaces[key] = Namespace(
-                    key=key,
-                    processes=group.count,
-                    holder=Holder.PROCESS,
-                    pid=group.pid,
-                    command=group.comm,
-                    owner_uid=owner_uid,
-                    owner=self._owner(owner_uid),
-                    parent_inode=info.parent_inode,
-                    userns_inode=info.userns_inode,
-                    ns_id=info.ns_id,
-                    created=entry.created,
-                    mountpoint=hold.mountpoint if hold else "",
-                    cgroup=cgroups.get(group.pid, ""),
-                    attribution=attribute(cgroups.get(group.pid, "")),
-                )
+                mountpoint = hold.mountpoint if hold else ""
+                cgroup = cgroups.get(group.pid, "")
+                # the same inputs as last scan give the same (immutable) Namespace: reuse it
+                inputs = (entry, group.count, group.pid, group.comm, owner_uid, mountpoint, cgroup)
+                previous = self._built.get(target)
+                if previous is not None and previous[0] == inputs:
+                    namespace = previous[1]
+                else:
+                    namespace = Namespace(
+                        key=key,
+                        processes=group.count,
+                        holder=Holder.PROCESS,
+                        pid=group.pid,
+                        command=group.comm,
+                        owner_uid=owner_uid,
+                        owner=self._owner(owner_uid),
+                        parent_inode=info.parent_inode,
+                        userns_inode=info.userns_inode,
+                        ns_id=info.ns_id,
+                        created=entry.created,
+                        mountpoint=mountpoint,
+                        cgroup=cgroup,
+                        attribution=attribute(cgroup),
+                    )
+                built[target] = (inputs, namespace)
+                namespaces.append((key, namespace))
+        self._keys, self._built = keys, built
         for key, hold in sorted(held.items()):
             entry = self._identify(key, hold.path, now, walk)
             known[key] = entry
             owner_uid = entry.info.owner_uid if key.ns_type is NsType.USER else hold.uid
-            namespaces[key] = Namespace(
-                key=key,
-                processes=0,
-                holder=hold.holder,
-                pid=hold.pid,
-                command=hold.command,
-                owner_uid=owner_uid,
-                owner=self._owner(owner_uid),
-                parent_inode=entry.info.parent_inode,
-                userns_inode=entry.info.userns_inode,
-                ns_id=entry.info.ns_id,
-                created=entry.created,
-                mountpoint=hold.mountpoint,
+            namespaces.append(
+                (
+                    key,
+                    Namespace(
+                        key=key,
+                        processes=0,
+                        holder=hold.holder,
+                        pid=hold.pid,
+                        command=hold.command,
+                        owner_uid=owner_uid,
+                        owner=self._owner(owner_uid),
+                        parent_inode=entry.info.parent_inode,
+                        userns_inode=entry.info.userns_inode,
+                        ns_id=entry.info.ns_id,
+                        created=entry.created,
+                        mountpoint=hold.mountpoint,
+                    ),
+                )
             )
         self._known = known  # namespaces gone since the last scan are forgotten here
-        return dict(sorted(namespaces.items()))
+        return dict(sorted(namespaces, key=_key_order))
 
     def _identify(
         self, key: NsKey, path: str, start: float, walk: _Walk, witnessed: bool = False
@@ -432,3 +456,8 @@ class Scanner:
 
     def _owner(self, uid: int | None) -> str:
         return "" if uid is None else self._users.name(uid)
+
+
+def _key_order(item: tuple[NsKey, Namespace]) -> tuple[str, int]:
+    """NsKey order (type, inode) without its Python-level comparisons."""
+    return (item[0].ns_type.value, item[0].inode)

@@ -64,11 +64,29 @@ def parse_ns_link(text: str) -> tuple[NsType, int]:
         raise ParseError(f"ns link: {text!r}: {err}") from err
 
 
-def read_at(dir_fd: int, name: str) -> bytes:
-    """Read a small procfs file relative to a directory fd (one read is enough for them)."""
+def read_at(dir_fd: int, name: str | bytes) -> bytes:
+    """Read a procfs file relative to a directory fd, to the end."""
     fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         chunks = []
+        while chunk := os.read(fd, _READ_SIZE):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_small(dir_fd: int, name: str | bytes) -> bytes:
+    """Read a procfs file that the kernel makes in one go (stat, comm, cgroup, schedstat:
+    seq_file single_open): a read that returns less than asked got all of it, so such a
+    file costs one read, not two. (Not for record-by-record files such as mountinfo, whose
+    reads stop short at a record that does not fit.)"""
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        chunk = os.read(fd, _READ_SIZE)
+        if len(chunk) < _READ_SIZE:
+            return chunk
+        chunks = [chunk]
         while chunk := os.read(fd, _READ_SIZE):
             chunks.append(chunk)
         return b"".join(chunks)
@@ -145,5 +163,6 @@ __all__ = [
     "parse_ns_link",
     "parse_stat",
     "read_at",
+    "read_small",
     "supported_types",
 ]
