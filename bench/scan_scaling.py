@@ -125,28 +125,39 @@ def ratio(exporter: b.Timing, reference: b.Timing) -> str:
 
 
 def summary(rows: list[Row]) -> None:
-    print("\n== scaling (wall time per process in us; flat columns mean linear growth)")
+    print("\n== scaling: time per process in us, wall (CPU); flat columns mean linear growth")
     print(
-        f"  {'processes':>10s} {'C naive':>8s} {'idle':>8s} {'active':>8s} {'idle/C':>7s} "
-        f"{'active/C':>8s} {'lsns':>8s} {'idle/lsns':>9s} {'CPU/scan':>9s} {'RSS MB':>7s}"
+        f"  {'processes':>10s} {'C naive':>13s} {'exporter idle':>13s} {'all active':>13s} "
+        f"{'idle/C':>11s} {'active/C':>11s} {'lsns':>15s} {'CPU/scan':>9s} {'RSS MB':>7s}"
     )
     for row in rows:
         n = row.processes
         print(
-            f"  {n:>10,} {row.c_naive.wall / n * 1e6:>8.1f} {row.scan.wall / n * 1e6:>8.1f} "
-            f"{row.active.wall / n * 1e6:>8.1f} {row.scan.wall / row.c_naive.wall:>7.2f} "
-            f"{row.active.wall / row.c_naive.wall:>8.2f} {row.lsns.wall / n * 1e6:>8.1f} "
-            f"{row.scan.wall / row.lsns.wall:>9.3f} {row.cpu.seconds:>8.3f}s "
-            f"{row.rss_kb / 1024:>7.1f}"
+            f"  {n:>10,} {per(row.c_naive, n):>13s} {per(row.scan, n):>13s} "
+            f"{per(row.active, n):>13s} {ratios(row.scan, row.c_naive):>11s} "
+            f"{ratios(row.active, row.c_naive):>11s} {per(row.lsns, n):>15s} "
+            f"{row.cpu.seconds:>8.3f}s {row.rss_kb / 1024:>7.1f}"
         )
     if len(rows) > 1:
-        base, base_active = (rows[0].scan.wall, rows[0].active.wall)
+        first = rows[0]
         growth = ", ".join(
-            f"{r.processes:,}: idle {r.scan.wall / r.processes / (base / rows[0].processes):.2f}"
-            f" active {r.active.wall / r.processes / (base_active / rows[0].processes):.2f}"
+            f"{r.processes:,}: idle {relative(r.scan, r.processes, first.scan, first.processes)}"
+            f", all active {relative(r.active, r.processes, first.active, first.processes)}"
             for r in rows[1:]
         )
-        print(f"  time per process relative to {rows[0].processes:,} processes: {growth}")
+        print(f"  CPU time per process relative to {first.processes:,} processes: {growth}")
+
+
+def per(timing: b.Timing, n: int) -> str:
+    return f"{timing.wall / n * 1e6:.1f} ({timing.cpu / n * 1e6:.1f})"
+
+
+def ratios(exporter: b.Timing, reference: b.Timing) -> str:
+    return f"{exporter.wall / reference.wall:.2f} ({exporter.cpu / reference.cpu:.2f})"
+
+
+def relative(timing: b.Timing, n: int, base: b.Timing, base_n: int) -> str:
+    return f"{(timing.cpu / n) / (base.cpu / base_n):.2f}"
 
 
 def main() -> int:

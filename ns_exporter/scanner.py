@@ -1,9 +1,11 @@
 """One walk of procfs → an immutable Snapshot of every namespace.
 
-Per process the walk opens /proc/PID once and, relative to that directory fd, does one fstat
-(owner uid), one read of `stat` (comm, start time) and one readlink per namespace type. Work
-per namespace (nsfs ioctls, cgroup path, mountinfo) happens once per namespace, never per
-process, and the ioctl answers are cached for as long as the namespace stays the same one.
+The per-process part is proctable.ProcessTable: one clock_gettime per known process, and its
+namespace links read again only when it has run since they were read. Work per namespace
+(nsfs ioctls, cgroup path, comm and owner of the lowest member, mountinfo) happens once per
+namespace, never per process; the ioctl answers are cached for as long as the namespace
+stays the same one, and a Namespace whose inputs did not change is the same object as in the
+previous Snapshot.
 """
 
 from __future__ import annotations

@@ -88,6 +88,15 @@ def eager_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(proctable, "ACCOUNTING_BOUND", 0.0)
 
 
+@pytest.fixture(params=[activity.CPU_TIME, activity.SCHEDSTAT], ids=lambda a: a.name)
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> activity.Activity:
+    """Both ways of telling that a process ran (schedstat serves procfs of other pid
+    namespaces); scanners built in the test use this one."""
+    chosen: activity.Activity = request.param
+    monkeypatch.setattr(activity, "reader_for", lambda _procfs: chosen)
+    return chosen
+
+
 def scanner() -> Scanner:
     return Scanner(ScanOptions(collectors=frozenset()))
 
@@ -120,7 +129,7 @@ def holder(*flags: str) -> Iterator[int]:
         yield descendant(proc.pid, "sleep")
 
 
-@pytest.mark.usefixtures("eager_cache")
+@pytest.mark.usefixtures("eager_cache", "reader")
 def test_every_unshare_and_setns_is_seen_at_the_next_scan(changer: Changer) -> None:
     scan = scanner()
     check_scan(scan.scan(), changer, {})
@@ -186,7 +195,7 @@ def test_change_seen_with_the_real_accounting_bound(changer: Changer) -> None:
     assert uts != before and NsKey(NsType.UTS, uts) in snap.namespaces
 
 
-@pytest.mark.usefixtures("eager_cache")
+@pytest.mark.usefixtures("eager_cache", "reader")
 def test_idle_processes_are_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache is used: sleeping processes cost no readlink at the second scan."""
     with spawned(["unshare", "--uts", "sh", "-c", "sleep 300 & sleep 300 & wait"]) as proc:
