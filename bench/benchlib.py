@@ -236,8 +236,8 @@ def timed(fn: Callable[[], T]) -> tuple[T, Timing]:
 
 class Spacer:
     """Keeps successive exporter scans at least `gap` seconds apart (end to start), as the
-    exporter's own interval does: the scanner trusts that a process has not run only over
-    windows longer than ACCOUNTING_BOUND."""
+    exporter's own interval does: the scanner trusts that a process has not run only when
+    the reading it compares with is older than ACCOUNTING_BOUND."""
 
     def __init__(self, gap: float) -> None:
         self.gap = gap
