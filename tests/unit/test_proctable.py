@@ -121,6 +121,19 @@ def test_unchanged_activity_is_not_trusted_over_a_short_window(harness: Harness)
     assert (walk.links_read, net_of(walk, 10)) == (0, 4026532002)
 
 
+def test_frequent_walks_stay_cheap_for_processes_idle_for_long(harness: Harness) -> None:
+    harness.proc.add(10, "sleeper")
+    harness.activity[10] = 7
+    harness.walk()
+    harness.walk()  # its reading is now old enough to be trusted
+    for _ in range(5):  # walks much closer together than ACCOUNTING_BOUND
+        assert harness.walk(after=0.1).links_read == 0
+    harness.activity[10] = 8  # it runs: read at once, then again until that reading ages
+    assert harness.walk(after=0.1).links_read == 1
+    assert harness.walk(after=0.1).links_read == 1
+    assert harness.walk(after=activity.ACCOUNTING_BOUND).links_read == 0
+
+
 def test_unknown_activity_always_reads(harness: Harness) -> None:
     harness.proc.add(10, "unknown", ns={NsType.NET: 4026532001})
     harness.walk()
