@@ -7,22 +7,21 @@ one-line reason. /metrics serves bytes rendered once per scan: a scrape does no 
 from __future__ import annotations
 
 import html
-import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from ns_exporter import __version__
+from ns_exporter import __version__, web_server
 from ns_exporter.agent import Agent
 from ns_exporter.config import ListenAddress, Settings
 from ns_exporter.config_reload import ConfigReloader
 from ns_exporter.logs import get_logger
 from ns_exporter.model import NS_TYPES
+from ns_exporter.web_server import HttpServer, Limits
 
 log = get_logger(__name__)
 
@@ -263,41 +262,11 @@ def build_routes(agent: Agent, settings: Settings) -> dict[str, Route]:
 # --- the server --------------------------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Request logs go to structlog at debug level, not to stderr."""
-
-    timeout = 30  # seconds a client may stay idle on a connection
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http_request", client=self.address_string(), line=format % args)
-
-
-class ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-
-class _DualStackServer(ThreadingServer):
-    address_family = socket.AF_INET6
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-
-class _IPv6Server(ThreadingServer):
-    address_family = socket.AF_INET6
-
-
-def make_http_server(app: App, listen: ListenAddress) -> ThreadingServer:
-    """Bind the listen address: every interface (IPv6 and IPv4) for `:PORT`."""
-    if not listen.host:
-        if socket.has_ipv6:
-            try:
-                return make_server("::", listen.port, app, _DualStackServer, _QuietHandler)
-            except OSError as err:
-                log.debug("ipv6_unavailable", error=str(err))
-        return make_server("0.0.0.0", listen.port, app, ThreadingServer, _QuietHandler)
-    server_class = _IPv6Server if ":" in listen.host else ThreadingServer
-    return make_server(listen.host, listen.port, app, server_class, _QuietHandler)
+def make_http_server(
+    app: App,
+    listen: ListenAddress,
+    limits: Limits | None = None,
+    tls: Callable[[], ssl.SSLContext] | None = None,
+) -> HttpServer:
+    """Bind the listen address (every interface for `:PORT`); see web_server for the limits."""
+    return web_server.make_http_server(app, listen, limits, tls)

@@ -14,6 +14,9 @@ from ns_exporter.config_reload import ConfigReloader
 from ns_exporter.logs import get_logger
 from ns_exporter.probe.route import PROBE_PATH, ProbeService, probe_route
 from ns_exporter.probe.settings import probe_settings_of
+from ns_exporter.web_auth import BasicAuth
+from ns_exporter.web_config import TlsContextSource, WebConfig, load_web_config
+from ns_exporter.web_server import Limits
 
 log = get_logger(__name__)
 
@@ -25,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         reloader = ConfigReloader(settings.config_file)
+        web_config = (
+            load_web_config(settings.web_config_file) if settings.web_config_file else WebConfig()
+        )
+        tls = TlsContextSource(web_config.tls, web_config.path) if web_config.tls else None
     except ConfigError as err:
         log.error("config_invalid", file=err.file, key=err.key, reason=err.reason)
         return 2
@@ -46,8 +53,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         web.reload_handler(reloader), methods=frozenset({"POST", "PUT"})
     )
     app = web.App(routes)
+    if web_config.users:
+        app.before.insert(0, BasicAuth(web_config.users))  # before any other check
+    limits = Limits(max_requests=settings.max_requests)
     try:
-        server = web.make_http_server(app, settings.listen)
+        server = web.make_http_server(app, settings.listen, limits, tls.current if tls else None)
     except OSError as err:
         log.error(
             "listen_failed",
@@ -84,6 +94,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         bound=str(host),
         procfs=settings.procfs,
         scan_interval=settings.scan_interval,
+        tls=tls is not None,
+        basic_auth=bool(web_config.users),
+        max_requests=limits.max_requests,
     )
     server.serve_forever(poll_interval=0.5)
     agent.stop()
