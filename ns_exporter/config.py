@@ -122,6 +122,13 @@ FLAGS: tuple[Flag, ...] = (
     Flag("web.telemetry-path", str, "/metrics", "path under which to expose metrics"),
     Flag("web.config.file", str, "", "exporter-toolkit web config file (TLS, basic auth)"),
     Flag("web.max-requests", parse_positive_int, 40, "maximum concurrent requests"),
+    Flag(
+        "web.read-timeout",
+        parse_duration,
+        10.0,
+        "time a client gets to send its request (TLS handshake, head, body)",
+        "DURATION",
+    ),
     Flag("path.procfs", str, None, "procfs mount point (default /proc, /host/proc in a container)"),
     Flag("path.rootfs", str, "/", "host root file system (for /etc/passwd)"),
     Flag("scan.interval", parse_duration, 15.0, "time between scans (e.g. 15s)", "DURATION"),
@@ -198,6 +205,7 @@ class Settings:
     telemetry_path: str = "/metrics"
     web_config_file: str = ""
     max_requests: int = 40
+    read_timeout: float = 10.0
     procfs: str = "/proc"
     rootfs: str = "/"
     scan_interval: float = 15.0
@@ -225,6 +233,7 @@ class Settings:
             telemetry_path=values["web_telemetry_path"],
             web_config_file=values["web_config_file"],
             max_requests=values["web_max_requests"],
+            read_timeout=values["web_read_timeout"],
             procfs=values["path_procfs"] or _default_procfs(),
             rootfs=values["path_rootfs"],
             scan_interval=values["scan_interval"],

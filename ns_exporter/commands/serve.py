@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app = web.App(routes)
     if web_config.users:
         app.before.insert(0, BasicAuth(web_config.users))  # before any other check
-    limits = Limits(max_requests=settings.max_requests)
+    limits = Limits(max_requests=settings.max_requests, read_timeout=settings.read_timeout)
     try:
         server = web.make_http_server(app, settings.listen, limits, tls.current if tls else None)
     except OSError as err:
