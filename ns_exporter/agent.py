@@ -117,7 +117,14 @@ class Agent:
     def _run(self) -> None:
         while not self._stopping.is_set():
             started = self._clock()
-            self.scan_once()
+            try:
+                self.scan_once()
+            except Exception:  # deriving or rendering failed: keep the loop (and last result)
+                log.exception("scan_publish_failed")
+                with self._lock:
+                    self._totals = ExporterTotals(
+                        self._totals.scans, self._totals.skipped, self._totals.errors + 1
+                    )
             remaining = self._interval - (self._clock() - started)
             if remaining > 0:
                 self._wake.wait(remaining)

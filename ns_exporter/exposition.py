@@ -37,21 +37,33 @@ def _text(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+def label_text(value: str) -> str:
+    """A label value that encodes as UTF-8: lone surrogates (from bytes decoded with
+    surrogateescape somewhere) become visible `\\udcNN` text instead of failing the render."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def info_labels(ns: Namespace) -> list[str]:
     """The ns_namespace_info label values, in INFO_LABELS order."""
     return [
         ns.key.ns_type.value,
         str(ns.key.inode),
         _text(ns.pid),
-        ns.command,
+        label_text(ns.command),
         _text(ns.owner_uid),
-        ns.owner,
+        label_text(ns.owner),
         ns.holder.value,
         _text(ns.parent_inode),
         _text(ns.userns_inode),
-        ns.attribution.container_runtime,
-        ns.attribution.container_id,
-        ns.attribution.unit,
+        label_text(ns.attribution.container_runtime),
+        label_text(ns.attribution.container_id),
+        label_text(ns.attribution.unit),
     ]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ns_exporter.model import NsType
 from ns_exporter.procfs.errors import ParseError, ProcError, translate
+from ns_exporter.procfs.fields import hex_mask, unsigned
 
 # Fields after the comm in /proc/PID/stat start at field 3 (state); starttime is field 22.
 _STARTTIME_INDEX = 22 - 3
@@ -43,25 +44,23 @@ def parse_stat(data: bytes) -> StatFields:
     rest = data[close_paren + 2 :].split()
     if len(rest) <= _STARTTIME_INDEX:
         raise ParseError(f"stat: {len(rest) + 2} fields, need {_STARTTIME_INDEX + 3}")
-    try:
-        return StatFields(
-            comm=decode_comm(data[open_paren + 1 : close_paren]),
-            ppid=int(rest[_PPID_INDEX]),
-            starttime_ticks=int(rest[_STARTTIME_INDEX]),
-        )
-    except ValueError as err:
-        raise ParseError(f"stat: {err}") from err
+    return StatFields(
+        comm=decode_comm(data[open_paren + 1 : close_paren]),
+        ppid=unsigned(rest[_PPID_INDEX], "stat: ppid"),
+        starttime_ticks=unsigned(rest[_STARTTIME_INDEX], "stat: starttime"),
+    )
 
 
 def parse_ns_link(text: str) -> tuple[NsType, int]:
     """Parse a namespace link target such as `net:[4026531993]`."""
     name, sep, rest = text.partition(":[")
     if not sep or not rest.endswith("]"):
-        raise ParseError(f"ns link: {text!r} is not TYPE:[INODE]")
+        raise ParseError(f"ns link: {text[:80]!r} is not TYPE:[INODE]")
     try:
-        return NsType(name), int(rest[:-1])
-    except ValueError as err:
-        raise ParseError(f"ns link: {text!r}: {err}") from err
+        ns_type = NsType(name)
+    except ValueError:
+        raise ParseError(f"ns link: {name[:40]!r} is not a namespace type") from None
+    return ns_type, unsigned(rest[:-1], "ns link: inode")
 
 
 def read_at(dir_fd: int, name: str | bytes) -> bytes:
@@ -135,10 +134,8 @@ def parse_effective_caps(status: bytes) -> int:
     """The CapEff bit mask from /proc/PID/status content."""
     for line in status.splitlines():
         if line.startswith(b"CapEff:"):
-            try:
-                return int(line.split()[1], 16)
-            except (IndexError, ValueError) as err:
-                raise ParseError(f"status: bad CapEff line {line!r}") from err
+            value = line[len(b"CapEff:") :].strip()
+            return hex_mask(value, "status: CapEff")
     raise ParseError("status: no CapEff line")
 
 

@@ -7,16 +7,14 @@ from collections.abc import Mapping
 
 from ns_exporter.model import NsType
 from ns_exporter.procfs.errors import ParseError
+from ns_exporter.procfs.fields import unsigned
 
 
 def parse_btime(data: bytes) -> float:
     """Boot time (unix seconds) from the `btime` line of /proc/stat."""
     for line in data.splitlines():
         if line.startswith(b"btime "):
-            try:
-                return float(int(line.split()[1]))
-            except (IndexError, ValueError) as err:
-                raise ParseError(f"stat: bad btime line {line!r}") from err
+            return float(unsigned(line[len(b"btime ") :].strip(), "stat: btime"))
     raise ParseError("stat: no btime line")
 
 

@@ -6,15 +6,31 @@ import os
 import pwd
 from collections.abc import Callable
 
+from ns_exporter.procfs.errors import ParseError
+from ns_exporter.procfs.fields import unsigned
+
+_MAX_UID = 2**32 - 2  # (uid_t)-1 is "no uid"
+
 
 def parse_passwd(data: bytes) -> dict[int, str]:
     """uid → name from passwd file content; malformed lines are ignored."""
     names: dict[int, str] = {}
     for line in data.splitlines():
         fields = line.split(b":")
-        if len(fields) >= 3 and fields[2].isdigit():
-            names.setdefault(int(fields[2]), fields[0].decode("utf-8", errors="replace"))
+        if len(fields) < 3 or not fields[0]:
+            continue
+        try:
+            uid = unsigned(fields[2], "passwd: uid")
+        except ParseError:
+            continue
+        if uid <= _MAX_UID:
+            names.setdefault(uid, decode_name(fields[0]))
     return names
+
+
+def decode_name(raw: bytes) -> str:
+    """A user name as text; bytes that are not UTF-8 stay visible as \\xNN (as comm)."""
+    return raw.decode("utf-8", errors="backslashreplace")
 
 
 class UserNames:
@@ -38,9 +54,11 @@ class UserNames:
 
 def _from_pwd(uid: int) -> str | None:
     try:
-        return pwd.getpwuid(uid).pw_name
+        name = pwd.getpwuid(uid).pw_name
     except KeyError:
         return None
+    # pwd decodes with surrogateescape: turn undecodable bytes into visible \\xNN text
+    return decode_name(os.fsencode(name))
 
 
 class _PasswdFile:
