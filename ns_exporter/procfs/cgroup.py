@@ -22,7 +22,8 @@ def cgroup_path(data: bytes | str) -> str:
     text = data.decode("utf-8", errors="backslashreplace") if isinstance(data, bytes) else data
     unified = systemd = deepest = ""
     has_v1 = False
-    for line in text.splitlines():
+    # lines end in \n only: a cgroup name may hold \r, \f or \u2028 (str.splitlines splits there)
+    for line in text.split("\n"):
         hierarchy, sep1, rest = line.partition(":")
         controllers, sep2, path = rest.partition(":")
         if not (sep1 and sep2):

@@ -31,8 +31,10 @@ def parse_line(line: bytes) -> NsfsMount | None:
     """The nsfs mount on one mountinfo line, or None for any other file system.
 
     Format: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
+    Fields are separated by single spaces; the kernel escapes only space, tab, newline and
+    backslash in paths, so a path may hold \r, \v or \f: never split on other whitespace.
     """
-    fields = line.split()
+    fields = line.split(b" ")
     try:
         sep = fields.index(b"-", 6)
     except ValueError as err:
@@ -52,8 +54,8 @@ def parse_line(line: bytes) -> NsfsMount | None:
 def parse(data: bytes) -> list[NsfsMount]:
     """All nsfs mounts in a mountinfo file; malformed lines raise ParseError."""
     mounts = []
-    for line in data.splitlines():
-        if line.strip():
+    for line in data.split(b"\n"):
+        if line:
             mount = parse_line(line)
             if mount is not None:
                 mounts.append(mount)
