@@ -187,8 +187,8 @@ def _exporter(state: State, build: BuildInfo, dropped: int) -> Iterator[Metric]:
         "ns_exporter_build",
         "Build information of ns_exporter.",
         value={
-            "version": build.version,
-            "revision": build.revision,
+            "version": label_text(build.version),
+            "revision": label_text(build.revision),  # from the environment: may be anything
             "pythonversion": build.pythonversion,
         },
     )

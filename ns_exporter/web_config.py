@@ -427,7 +427,9 @@ class _Loader(yaml.SafeLoader):
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable) and key in seen:
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader refuses it below ("found unhashable key")
+            if key in seen:
                 mark = key_node.start_mark
                 raise ConfigError(
                     self.file, f"line {mark.line + 1}", f"duplicate key {key!r} in a mapping"
@@ -437,17 +439,23 @@ class _Loader(yaml.SafeLoader):
 
 
 def _load_yaml(text: str, file: str) -> object:
-    loader = type("_FileLoader", (_Loader,), {"file": file})(text)
+    loader: _Loader | None = None
     try:
+        # the Reader checks the characters already in the constructor
+        loader = type("_FileLoader", (_Loader,), {"file": file})(text)
         return loader.get_single_data()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "yaml"
         problem = err.problem or err.context or "cannot parse"
         raise ConfigError(file, where, f"invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as err:
+        reason = f"invalid YAML: character #x{err.character:04x} is not allowed"
+        raise ConfigError(file, f"position {err.position}", reason) from None
     except yaml.YAMLError as err:
-        raise ConfigError(file, "yaml", f"invalid YAML: {err}") from None
+        raise ConfigError(file, "yaml", f"invalid YAML: {' '.join(str(err).split())}") from None
     except RecursionError:
         raise ConfigError(file, "yaml", "invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
