@@ -301,8 +301,8 @@ class HttpServer(ThreadingMixIn, WSGIServer):
         except Exception:
             log.exception("http_connection_failed", client=client_address[0])
         finally:
+            pool.release()  # before the close: a client that saw its answer end finds it free
             self.shutdown_request(connection)
-            pool.release()
 
     def _handshake(self, request: socket.socket, deadline: float) -> socket.socket:
         assert self.tls is not None
