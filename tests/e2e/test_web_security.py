@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import textwrap
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import bcrypt
 import pytest
 import requests
 
-from tests.exporter_process import RunningExporter, run_exporter, run_to_exit, wait_for
+from tests.helpers import Exporter, run_exporter, stop_process, wait_for
 from tests.pki import Pki, make_pki
 
 PASSWORD = "correct horse"
@@ -43,9 +44,34 @@ def session() -> Iterator[requests.Session]:
 
 
 @contextlib.contextmanager
-def exporter_with(config: Path, *args: str) -> Iterator[RunningExporter]:
-    with run_exporter(f"--web.config.file={config}", "--scan.interval=30s", *args) as running:
+def exporter_with(config: Path, *args: str) -> Iterator[Exporter]:
+    """The exporter behind a web config; readiness is for the test to wait for (TLS, auth)."""
+    with run_exporter(
+        f"--web.config.file={config}",
+        "--scan.interval=30s",
+        *args,
+        tmp_dir=str(config.parent),
+        ready=False,
+    ) as running:
         yield running
+
+
+def port_of(running: Exporter) -> int:
+    return int(running.url.rpartition(":")[2])
+
+
+def run_to_exit(tmp_path: Path, *args: str) -> tuple[int, list[dict[str, str]]]:
+    """Run the exporter expecting it to exit on its own: (exit status, JSON log records)."""
+    with run_exporter(*args, "--log.format=json", tmp_dir=str(tmp_path), ready=False) as running:
+        try:
+            status = running.process.wait(timeout=60)
+        finally:
+            stop_process(running.process)
+        records = []
+        for line in running.log().splitlines():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+        return status, records
 
 
 def test_tls_with_the_right_ca_only(tmp_path: Path, pki: Pki) -> None:
@@ -58,9 +84,9 @@ def test_tls_with_the_right_ca_only(tmp_path: Path, pki: Pki) -> None:
         """,
     )
     with exporter_with(config) as running, session() as client:
-        url = f"https://127.0.0.1:{running.port}"
+        url = f"https://127.0.0.1:{port_of(running)}"
         client.verify = str(pki.ca)
-        wait_for("readiness over TLS", lambda: ready(client, url))
+        wait_for(lambda: ready(client, url), timeout=30)
         metrics = client.get(f"{url}/metrics", timeout=10)
         assert metrics.status_code == 200
         assert "ns_namespaces{" in metrics.text
@@ -69,7 +95,9 @@ def test_tls_with_the_right_ca_only(tmp_path: Path, pki: Pki) -> None:
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(f"{url}/metrics", verify=str(pki.rogue_ca), timeout=10)
         with pytest.raises(requests.exceptions.ConnectionError):
-            requests.get(f"http://127.0.0.1:{running.port}/metrics", timeout=10)  # no plain HTTP
+            requests.get(
+                f"http://127.0.0.1:{port_of(running)}/metrics", timeout=10
+            )  # no plain HTTP
         assert client.get(f"{url}/metrics", timeout=10).status_code == 200  # still serving
 
 
@@ -88,10 +116,10 @@ def test_mutual_tls_requires_a_client_certificate_from_the_client_ca(
         """,
     )
     with exporter_with(config) as running, session() as client:
-        url = f"https://127.0.0.1:{running.port}"
+        url = f"https://127.0.0.1:{port_of(running)}"
         client.verify = str(pki.ca)
         client.cert = (str(pki.client_cert), str(pki.client_key))
-        wait_for("readiness over mTLS", lambda: ready(client, url))
+        wait_for(lambda: ready(client, url), timeout=30)
         assert client.get(f"{url}/metrics", timeout=10).status_code == 200
         for cert in (None, (str(pki.rogue_client_cert), str(pki.rogue_client_key))):
             with pytest.raises(requests.exceptions.ConnectionError):
@@ -111,9 +139,9 @@ def test_basic_auth_over_tls(tmp_path: Path, pki: Pki) -> None:
         """,
     )
     with exporter_with(config) as running, session() as client:
-        url = f"https://127.0.0.1:{running.port}"
+        url = f"https://127.0.0.1:{port_of(running)}"
         client.verify = str(pki.ca)
-        wait_for("readiness (open without credentials)", lambda: ready(client, url))
+        wait_for(lambda: ready(client, url), timeout=30)  # open without credentials
         for path in ("/metrics", "/", "/no-such-path"):
             response = client.get(f"{url}{path}", timeout=10)
             assert response.status_code == 401, path
@@ -133,8 +161,8 @@ def test_basic_auth_with_an_htpasswd_hash_over_plain_http(tmp_path: Path) -> Non
     htpasswd = "$2y$" + HASH[4:]
     config = web_config(tmp_path, f"basic_auth_users:\n  prometheus: '{htpasswd}'\n")
     with exporter_with(config) as running, session() as client:
-        url = f"http://127.0.0.1:{running.port}"
-        wait_for("readiness", lambda: ready(client, url))
+        url = f"http://127.0.0.1:{port_of(running)}"
+        wait_for(lambda: ready(client, url), timeout=30)
         assert client.get(f"{url}/metrics", timeout=10).status_code == 401
         auth = ("prometheus", PASSWORD)
         assert client.get(f"{url}/metrics", auth=auth, timeout=10).status_code == 200
@@ -153,7 +181,7 @@ def test_a_malformed_web_config_exits_2_before_listening(
     tmp_path: Path, text: str, reason: str
 ) -> None:
     config = web_config(tmp_path, text)
-    status, records = run_to_exit(f"--web.config.file={config}")
+    status, records = run_to_exit(tmp_path, f"--web.config.file={config}")
     assert status == 2
     errors = [r for r in records if r.get("event") == "config_invalid"]
     assert len(errors) == 1
@@ -163,7 +191,7 @@ def test_a_malformed_web_config_exits_2_before_listening(
 
 
 def test_a_missing_web_config_exits_2(tmp_path: Path) -> None:
-    status, records = run_to_exit(f"--web.config.file={tmp_path / 'absent.yml'}")
+    status, records = run_to_exit(tmp_path, f"--web.config.file={tmp_path / 'absent.yml'}")
     assert status == 2
     assert [r["key"] for r in records if r.get("event") == "config_invalid"] == ["open"]
 
@@ -172,25 +200,28 @@ def _status(port: int) -> int:
     return requests.get(f"http://127.0.0.1:{port}/-/healthy", timeout=10).status_code
 
 
-def test_over_the_limit_gets_503_and_the_exporter_recovers() -> None:
+def test_over_the_limit_gets_503_and_the_exporter_recovers(tmp_path: Path) -> None:
     # a read timeout far beyond the test, so the held requests stay held however busy the host
     with run_exporter(
-        "--web.max-requests=2", "--web.read-timeout=5m", "--scan.interval=30s"
+        "--web.max-requests=2",
+        "--web.read-timeout=5m",
+        "--scan.interval=30s",
+        tmp_dir=str(tmp_path),
     ) as running:
-        wait_for("health", lambda: _status(running.port) == 200)
+        port = port_of(running)
         held: list[socket.socket] = []
         try:
             for _ in range(2):
-                sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
                 sock.sendall(b"GET /metrics HTTP/1.1\r\n")  # a request that is never finished
                 held.append(sock)
-            wait_for("a 503", lambda: _status(running.port) == 503)
-            response = requests.get(f"http://127.0.0.1:{running.port}/metrics", timeout=10)
+            wait_for(lambda: _status(port) == 503)
+            response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
             assert response.status_code == 503
             assert "too many concurrent requests" in response.text
         finally:
             for sock in held:
                 sock.close()
-        wait_for("recovery", lambda: _status(running.port) == 200)
-        assert all(_status(running.port) == 200 for _ in range(10))
-        assert running.proc.poll() is None
+        wait_for(lambda: _status(port) == 200)
+        assert all(_status(port) == 200 for _ in range(10))
+        assert running.process.poll() is None

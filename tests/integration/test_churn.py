@@ -19,7 +19,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.exporter_process import RunningExporter, run_exporter, stop, wait_for
+from tests.helpers import Exporter, run_exporter
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -41,9 +41,9 @@ def churn_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 Series = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def scrape(running: RunningExporter) -> dict[Series, float]:
+def scrape(running: Exporter) -> dict[Series, float]:
     """One scrape as {(name, labels): value}; fails on a duplicate series or a negative value."""
-    response = requests.get(f"http://127.0.0.1:{running.port}/metrics", timeout=30)
+    response = requests.get(f"{running.url}/metrics", timeout=30)
     assert response.status_code == 200
     samples: dict[Series, float] = {}
     for family in text_string_to_metric_families(response.text):
@@ -85,9 +85,10 @@ def check_consistency(samples: dict[Series, float]) -> None:
     assert all(success), "a collector failed"
 
 
-def test_scans_stay_correct_under_process_and_namespace_churn(churn_binary: Path) -> None:
-    with run_exporter("--scan.interval=200ms", "--web.max-requests=8") as running:
-        wait_for("the first scan", lambda: scrape(running), timeout=60)
+def test_scans_stay_correct_under_process_and_namespace_churn(
+    churn_binary: Path, tmp_path: Path
+) -> None:
+    with run_exporter("--scan.interval=200ms", tmp_dir=str(tmp_path)) as running:
         before = scrape(running)
         scans_before = value(before, "ns_exporter_scans_total")
         load = subprocess.Popen(
@@ -106,17 +107,15 @@ def test_scans_stay_correct_under_process_and_namespace_churn(churn_binary: Path
                 time.sleep(0.2)
             output, _ = load.communicate(timeout=30)
         finally:
-            stop(load)  # type: ignore[arg-type]
+            if load.poll() is None:
+                load.kill()  # its workers and children die with it (PR_SET_PDEATHSIG)
+                load.wait()
         assert load.returncode == 0
         counts = dict(part.split("=") for part in output.split())
         assert int(counts["forks"]) >= FORKS, f"the load did not complete: {output}"
         assert int(counts["namespaces"]) >= NAMESPACES, f"the load did not complete: {output}"
 
-        last = value(scrape(running), "ns_exporter_scans_total")
-        wait_for(
-            "a scan after the load",
-            lambda: value(scrape(running), "ns_exporter_scans_total") > last,
-        )
+        running.wait_scans(2, timeout=60)  # at least one scan that started after the load
         after = scrape(running)
         check_consistency(after)
         print(
@@ -126,4 +125,4 @@ def test_scans_stay_correct_under_process_and_namespace_churn(churn_binary: Path
             f"{value(after, 'ns_exporter_scan_skipped_processes_total', reason='vanished'):.0f}"
         )
         assert len(scans_during) >= 3, "too few scans ran while the load ran"
-        assert running.proc.poll() is None
+        assert running.process.poll() is None
