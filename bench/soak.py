@@ -255,11 +255,14 @@ def soak(args: argparse.Namespace, url: str, pid: int) -> dict[str, object]:
     for worker in workers:
         worker.start()
     rss_samples: list[int] = []
+    timeline: list[tuple[int, int]] = []  # (seconds since start, RSS KiB) every 10 s
     threads_max = 0
     rss_warm = None
     while time.monotonic() < clock.end:
         time.sleep(min(1.0, max(0.0, clock.end - time.monotonic())))
         rss_samples.append(rss_kib(pid))
+        if len(rss_samples) % 10 == 0:
+            timeline.append((round(time.monotonic() - clock.start), rss_samples[-1]))
         threads_max = max(threads_max, threads_of(pid))
         if rss_warm is None and clock.measuring():
             rss_warm = rss_kib(pid)
@@ -285,6 +288,7 @@ def soak(args: argparse.Namespace, url: str, pid: int) -> dict[str, object]:
             "end": rss_end,
             "max": max(rss_samples, default=rss_end),
             "growth_after_warmup_pct": round(growth, 2),
+            "timeline": timeline,
         },
         "threads_max": threads_max,
         "notes": notes,
@@ -321,6 +325,8 @@ def print_report(result: dict[str, object]) -> None:
         f"max {rss['max'] / 1024:.1f} MiB, growth after warm-up "
         f"{rss['growth_after_warmup_pct']:+.2f} % (target < {RSS_GROWTH_TARGET} %)"
     )
+    timeline = " ".join(f"{t}s:{kib / 1024:.1f}" for t, kib in rss["timeline"])
+    print(f"  RSS every 10 s (MiB): {timeline}")
     print(f"  exporter threads (max sampled): {result['threads_max']}")
     for sample in scrape["error_samples"]:
         print(f"  error: {sample}")

@@ -225,3 +225,22 @@ def test_certificate_rotation_is_picked_up(tmp_path: Path, pki: Pki) -> None:
     os.utime(cert, ns=(2, 2))
     rotated = source.current()
     assert rotated is not first
+
+
+def test_the_readme_example_is_valid(tmp_path: Path, pki: Pki) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(
+        part.split("```", 1)[0]
+        for part in readme.split("```yaml\n")[1:]
+        if part.startswith("# /etc/ns_exporter/web-config.yml")
+    )
+    for name, path in {
+        "server.crt": pki.server_cert,
+        "server.key": pki.server_key,
+        "clients-ca.crt": pki.ca,
+    }.items():
+        block = block.replace(f"/etc/ns_exporter/tls/{name}", str(path))
+    config = load_web_config(str(write(tmp_path, block)))
+    assert config.tls is not None
+    assert config.tls.client_auth_type is ClientAuth.REQUIRE_AND_VERIFY_CLIENT_CERT
+    assert list(config.users) == ["prometheus"]
