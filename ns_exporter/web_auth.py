@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -29,6 +30,10 @@ OPEN_PATHS: frozenset[str] = frozenset({"/-/healthy", "/-/ready"})
 
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (and the bcrypt package refuses) longer passwords
 CACHE_SIZE = 256
+# bcrypt is slow on purpose: bound how many run at once, so a flood of wrong passwords cannot
+# take every CPU from the scans (cached successes do not wait for a slot).
+CONCURRENT_CHECKS = max(1, (os.cpu_count() or 2) // 2)
+CHECK_WAIT = 2.0  # seconds a request waits for a slot before 429
 
 
 def _cost(hashed: bytes) -> int:
@@ -48,7 +53,9 @@ class BasicAuth:
         self._open = open_paths
         cost = max((_cost(h) for h in self._users.values()), default=10)
         self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(cost))
-        self._challenge = (("WWW-Authenticate", f'Basic realm="{realm}", charset="UTF-8"'),)
+        challenge = (("WWW-Authenticate", f'Basic realm="{realm}", charset="UTF-8"'),)
+        self._refusal = Response(401, b"Unauthorized\n", headers=challenge)
+        self._checks = threading.BoundedSemaphore(CONCURRENT_CHECKS)
         self._cache: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -56,31 +63,39 @@ class BasicAuth:
         if request.path in self._open:
             return None
         credentials = _credentials(request.headers.get("authorization", ""))
-        if credentials is not None and self._valid(*credentials):
-            return None
-        return Response(401, b"Unauthorized\n", headers=self._challenge)
-
-    def _valid(self, user: str, password: bytes) -> bool:
+        if credentials is None:
+            return self._refusal
+        user, password = credentials
         stored = self._users.get(user)
         hashed = stored if stored is not None else self._dummy
         key = hashlib.sha256(b"\0".join((user.encode(), password, hashed))).digest()
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
-                return True
+                return None
+        if not self._checks.acquire(timeout=CHECK_WAIT):
+            log.warning("basic_auth_busy", concurrent_checks=CONCURRENT_CHECKS)
+            return Response.text(429, "too many password checks at once; try again later")
         try:
-            ok = bcrypt.checkpw(password, hashed)  # constant-time comparison inside
-        except ValueError as err:  # a hash the bcrypt library refuses
-            log.error("basic_auth_bad_hash", user=user, error=str(err))
-            return False
-        if not ok or stored is None:
+            valid = self._check(user, password, hashed) and stored is not None
+        finally:
+            self._checks.release()
+        if not valid:
             log.debug("basic_auth_failed", user=user[:64])
-            return False
+            return self._refusal
         with self._lock:
             self._cache[key] = None
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return True
+        return None
+
+    @staticmethod
+    def _check(user: str, password: bytes, hashed: bytes) -> bool:
+        try:
+            return bcrypt.checkpw(password, hashed)  # constant-time comparison inside
+        except ValueError as err:  # a hash the bcrypt library refuses
+            log.error("basic_auth_bad_hash", user=user, error=str(err))
+            return False
 
 
 def _credentials(header: str) -> tuple[str, bytes] | None:

@@ -343,6 +343,7 @@ def build_context(tls: TlsConfig, file: str) -> ssl.SSLContext:
             context.maximum_version = tls.max_version
     except (ValueError, ssl.SSLError) as err:
         raise ConfigError(file, "tls_server_config.min_version", str(err)) from None
+    context.options |= ssl.OP_NO_RENEGOTIATION  # one request per connection: nothing to renegotiate
     if tls.prefer_server_cipher_suites:
         context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     try:

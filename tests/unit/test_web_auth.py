@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
@@ -147,3 +148,37 @@ def test_app_runs_the_hook_before_routing() -> None:
     assert call("/metrics", basic("alice", "s3cret")) == 200
     assert call("/unknown", basic("alice", "s3cret")) == 404
     assert call("/-/healthy") == 200
+
+
+def test_password_checks_are_bounded_but_cached_successes_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(web_auth, "CONCURRENT_CHECKS", 1)
+    monkeypatch.setattr(web_auth, "CHECK_WAIT", 0.05)
+    auth = BasicAuth({"alice": HASH, "bob": HASH})
+    assert auth(request(authorization=basic("bob", "s3cret"))) is None  # bob is now cached
+
+    entered, release = threading.Event(), threading.Event()
+    real: Callable[[bytes, bytes], bool] = bcrypt.checkpw
+
+    def slow(password: bytes, hashed: bytes) -> bool:
+        entered.set()
+        release.wait(30)
+        return real(password, hashed)
+
+    monkeypatch.setattr(web_auth.bcrypt, "checkpw", slow)
+    results: list[Response | None] = []
+    first = threading.Thread(
+        target=lambda: results.append(auth(request(authorization=basic("alice", "s3cret"))))
+    )
+    first.start()
+    try:
+        assert entered.wait(30)
+        busy = auth(request(authorization=basic("alice", "guess")))
+        assert busy is not None
+        assert busy.status == 429
+        assert auth(request(authorization=basic("bob", "s3cret"))) is None  # from the cache
+    finally:
+        release.set()
+        first.join(30)
+    assert results == [None]
