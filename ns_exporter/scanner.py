@@ -279,7 +279,7 @@ class Scanner:
             return
         for group in members[self._types.index(NsType.MNT)].values():
             try:
-                data = read_at(proc_fd, f"{group.pid}/mountinfo")
+                data = mountinfo.read(proc_fd, group.pid)
             except OSError as err:
                 walk.late(group.pid, err)
                 continue

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass
 
 from ns_exporter.model import NsType
 from ns_exporter.procfs.errors import ParseError
-from ns_exporter.procfs.process import parse_ns_link
+from ns_exporter.procfs.process import parse_ns_link, read_at
 
 _OCTAL_ESCAPE = re.compile(rb"\\([0-7]{3})")
 
@@ -60,3 +61,14 @@ def parse(data: bytes) -> list[NsfsMount]:
             if mount is not None:
                 mounts.append(mount)
     return mounts
+
+
+def read(proc_fd: int, pid: int) -> bytes:
+    """/proc/PID/mountinfo content. The kernel answers EINVAL, not ENOENT, when the process is
+    exiting (it has no mount namespace any more): that is a vanished process, raised as ESRCH."""
+    try:
+        return read_at(proc_fd, f"{pid}/mountinfo")
+    except OSError as err:
+        if err.errno == errno.EINVAL:
+            raise ProcessLookupError(errno.ESRCH, f"process {pid} is exiting", "mountinfo") from err
+        raise

@@ -85,6 +85,12 @@ def check_consistency(samples: dict[Series, float]) -> None:
     assert all(success), "a collector failed"
 
 
+def problems(running: Exporter) -> str:
+    """The exporter's warnings and errors, for a failure message."""
+    lines = [line for line in running.log().splitlines() if "level=info" not in line]
+    return "\n".join(lines[-20:])
+
+
 def test_scans_stay_correct_under_process_and_namespace_churn(
     churn_binary: Path, tmp_path: Path
 ) -> None:
@@ -101,7 +107,10 @@ def test_scans_stay_correct_under_process_and_namespace_churn(
         try:
             while load.poll() is None:
                 samples = scrape(running)
-                check_consistency(samples)
+                try:
+                    check_consistency(samples)
+                except AssertionError as err:
+                    raise AssertionError(f"{err}\nexporter log:\n{problems(running)}") from None
                 scans_during.add(value(samples, "ns_exporter_scans_total"))
                 scrapes += 1
                 time.sleep(0.2)
@@ -117,7 +126,10 @@ def test_scans_stay_correct_under_process_and_namespace_churn(
 
         running.wait_scans(2, timeout=60)  # at least one scan that started after the load
         after = scrape(running)
-        check_consistency(after)
+        try:
+            check_consistency(after)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\nexporter log:\n{problems(running)}") from None
         print(
             f"\nchurn: {output.strip()}, {scrapes} scrapes, {len(scans_during)} distinct scans"
             f" seen during the load, scans {scans_before:.0f} -> "
