@@ -25,12 +25,11 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-import yaml
-
 from ns_exporter.attribution import RUNTIMES
 from ns_exporter.config_error import ConfigError
 from ns_exporter.model import NS_TYPES, Holder, NsType
 from ns_exporter.probe.settings import ProbeSettings, parse_probe_section
+from ns_exporter.yaml_load import load_yaml
 
 T = TypeVar("T", bound=Hashable)
 
@@ -82,6 +81,8 @@ def _regex(value: object, file: str, key: str) -> re.Pattern[str]:
     except re.error as err:
         where = f" at position {err.pos}" if err.pos is not None else ""
         raise ConfigError(file, key, f"bad regex {text!r}: {err.msg}{where}") from None
+    except (OverflowError, RecursionError) as err:  # a{99999999999}, thousands of nested groups
+        raise ConfigError(file, key, f"bad regex {text[:80]!r}: {err}") from None
 
 
 def _choice(kind: str, choices: Mapping[str, T]) -> Callable[[object, str, str], T]:
@@ -188,46 +189,9 @@ SECTIONS: dict[str, Callable[[object, str], object]] = {
 assert set(SECTIONS) <= {f.name for f in fields(ConfigFile)}, "a section without a field"
 
 
-# --- YAML -----------------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (the last one would silently win)."""
-
-    file = "<config>"
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable) and key in seen:
-                mark = key_node.start_mark
-                raise ConfigError(
-                    self.file, f"line {mark.line + 1}", f"duplicate key {key!r} in a mapping"
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _load_yaml(text: str, file: str) -> object:
-    loader_class = type("_FileLoader", (_Loader,), {"file": file})
-    loader = loader_class(text)
-    try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "yaml"
-        problem = err.problem or err.context or "cannot parse"
-        raise ConfigError(file, where, f"invalid YAML: {problem}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(file, "yaml", f"invalid YAML: {err}") from None
-    finally:
-        loader.dispose()
-
-
 def parse_config(text: str, file: str) -> ConfigFile:
     """Validate the text of a config file; `file` is only used in error messages."""
-    data = _load_yaml(text, file)
+    data = load_yaml(text, file)
     if data is None:
         return ConfigFile(path=file)
     if not isinstance(data, dict):

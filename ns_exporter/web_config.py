@@ -24,15 +24,14 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from ns_exporter.config_error import ConfigError
 from ns_exporter.logs import get_logger
+from ns_exporter.yaml_load import load_yaml
 
 log = get_logger(__name__)
 
@@ -261,7 +260,7 @@ _SECTIONS = ("tls_server_config", "basic_auth_users")
 
 def parse_web_config(text: str, file: str) -> WebConfig:
     """Validate the text of a web config; relative paths are taken from `file`'s directory."""
-    data = _load_yaml(text, file)
+    data = load_yaml(text, file)
     if data is None:
         return WebConfig(path=file)
     if not isinstance(data, dict):
@@ -414,49 +413,3 @@ class TlsContextSource:
             return
         self._stamp = stamp
         log.info("tls_reloaded", cert_file=self._tls.cert_file)
-
-
-# --- YAML -------------------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (the last one would silently win)."""
-
-    file = "<web config>"
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, Hashable):
-                continue  # SafeLoader refuses it below ("found unhashable key")
-            if key in seen:
-                mark = key_node.start_mark
-                raise ConfigError(
-                    self.file, f"line {mark.line + 1}", f"duplicate key {key!r} in a mapping"
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _load_yaml(text: str, file: str) -> object:
-    loader: _Loader | None = None
-    try:
-        # the Reader checks the characters already in the constructor
-        loader = type("_FileLoader", (_Loader,), {"file": file})(text)
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "yaml"
-        problem = err.problem or err.context or "cannot parse"
-        raise ConfigError(file, where, f"invalid YAML: {problem}") from None
-    except yaml.reader.ReaderError as err:
-        reason = f"invalid YAML: character #x{err.character:04x} is not allowed"
-        raise ConfigError(file, f"position {err.position}", reason) from None
-    except yaml.YAMLError as err:
-        raise ConfigError(file, "yaml", f"invalid YAML: {' '.join(str(err).split())}") from None
-    except RecursionError:
-        raise ConfigError(file, "yaml", "invalid YAML: nested too deeply") from None
-    finally:
-        if loader is not None:
-            loader.dispose()

@@ -1,0 +1,76 @@
+"""Fuzzing the --config.file loader: any text loads or is a one-line ConfigError naming the file."""
+
+from __future__ import annotations
+
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from ns_exporter.config_error import ConfigError
+from ns_exporter.config_file import ConfigFile, parse_config
+
+FILE = "fuzz-config.yml"
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def loads_or_refuses(text: str) -> ConfigFile | None:
+    try:
+        return parse_config(text, FILE)
+    except ConfigError as err:
+        assert err.file == FILE
+        assert err.key
+        assert err.reason
+        assert "\n" not in err.reason
+        return None
+
+
+@FUZZ
+@given(st.text(max_size=300))
+@example("\x1f")
+@example("expected: {? [a] : b}")
+@example("expected: " + "[" * 3000 + "]" * 3000)
+@example("expected:\n  - name: a\n    command: '('\n")
+@example("expected:\n  - name: a\n    command: '(a*)*b{99999999999}'\n")
+@example("expected:\n  - name: a\n    unit: '" + "(" * 3000 + ")" * 3000 + "'\n")
+@example("probe: {timeout: -1s}")
+@example("a: &x [*x]")
+def test_arbitrary_text(text: str) -> None:
+    loads_or_refuses(text)
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=16)
+    | st.sampled_from(["net", "pid", "root", "process", "mount", "docker", "5s", "0", ".*", "("])
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+rule_keys = st.sampled_from(
+    ["name", "ns_type", "command", "owner", "owner_uid", "container_runtime", "unit", "holder"]
+) | st.text(max_size=8)
+rules = st.lists(st.dictionaries(rule_keys, values, max_size=6) | values, max_size=4)
+probe_keys = st.sampled_from(
+    ["timeout", "max_concurrent", "max_per_second", "modules", "periodic", "interval", "enabled"]
+) | st.text(max_size=8)
+sections = st.fixed_dictionaries(
+    {},
+    optional={
+        "expected": rules | values,
+        "probe": st.dictionaries(probe_keys, values, max_size=4) | values,
+        "unknown": values,
+    },
+)
+
+
+@FUZZ
+@given(sections)
+def test_structured_near_misses(data: dict[str, object]) -> None:
+    loads_or_refuses(yaml.safe_dump(data))
