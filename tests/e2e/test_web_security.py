@@ -142,7 +142,8 @@ def test_basic_auth_over_tls(tmp_path: Path, pki: Pki) -> None:
         url = f"https://127.0.0.1:{port_of(running)}"
         client.verify = str(pki.ca)
         wait_for(lambda: ready(client, url), timeout=30)  # open without credentials
-        for path in ("/metrics", "/", "/no-such-path"):
+        protected = ("/metrics", "/", "/no-such-path", "/probe?module=pid", "/explorer")
+        for path in (*protected, "/api/namespaces"):
             response = client.get(f"{url}{path}", timeout=10)
             assert response.status_code == 401, path
             assert response.headers["WWW-Authenticate"].startswith("Basic")
@@ -153,7 +154,10 @@ def test_basic_auth_over_tls(tmp_path: Path, pki: Pki) -> None:
         right = client.get(f"{url}/metrics", auth=("prometheus", PASSWORD), timeout=10)
         assert right.status_code == 200
         assert "ns_exporter_scans_total" in right.text
-        assert client.get(f"{url}/", auth=("prometheus", PASSWORD), timeout=10).status_code == 200
+        for path in ("/", "/explorer", "/api/namespaces", "/probe?module=uts"):
+            answer = client.get(f"{url}{path}", auth=("prometheus", PASSWORD), timeout=30)
+            assert answer.status_code == 200, path
+        assert client.post(f"{url}/-/reload", timeout=10).status_code == 401
         assert client.get(f"{url}/-/healthy", timeout=10).status_code == 200
 
 
