@@ -223,6 +223,26 @@ class RequestHandler(WSGIRequestHandler):
         log.debug("http_request", client=self.address_string(), line=format % args)
 
 
+class _DropLog:
+    """Warns about dropped connections at most once per `every` seconds, with a count: a flood
+    must not turn into a flood of log lines."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self._every = every
+        self._lock = threading.Lock()
+        self._count = 0
+        self._last = -every
+
+    def note(self, client: str, reason: str) -> None:
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if now - self._last < self._every:
+                return
+            count, self._count, self._last = self._count, 0, now
+        log.warning("http_connections_dropped", count=count, last_client=client, reason=reason)
+
+
 class _Slots:
     """The two connection pools: serving, and answering 503."""
 
@@ -243,12 +263,14 @@ class HttpServer(ThreadingMixIn, WSGIServer):
     tls: Callable[[], ssl.SSLContext] | None = None
     _slots: _Slots
     _local: threading.local
+    _dropped: _DropLog
 
     def configure(self, limits: Limits, tls: Callable[[], ssl.SSLContext] | None) -> None:
         self.limits = limits
         self.tls = tls
         self._slots = _Slots(limits.max_requests)
         self._local = threading.local()
+        self._dropped = _DropLog()
 
     def read_deadline(self) -> float:
         """When the current connection's client must have sent its request (this thread's)."""
@@ -263,7 +285,7 @@ class HttpServer(ThreadingMixIn, WSGIServer):
             pool, handler = self._slots.overloaded, _OverloadedHandler
             log.debug("http_overloaded", client=client_address[0])
         else:
-            log.warning("http_connection_dropped", client=client_address[0], reason="overloaded")
+            self._dropped.note(client_address[0], "overloaded")
             self.shutdown_request(request)
             return
         thread = threading.Thread(
@@ -276,7 +298,7 @@ class HttpServer(ThreadingMixIn, WSGIServer):
             thread.start()
         except RuntimeError as err:  # cannot start a thread: the host is out of resources
             pool.release()
-            log.warning("http_connection_dropped", client=client_address[0], reason=str(err))
+            self._dropped.note(client_address[0], str(err))
             self.shutdown_request(request)
 
     def _serve(
@@ -294,10 +316,14 @@ class HttpServer(ThreadingMixIn, WSGIServer):
             deadline = time.monotonic() + timeout
             self._local.deadline = deadline
             if self.tls is not None:
-                connection = self._handshake(request, deadline)
+                try:
+                    connection = self._handshake(request, deadline)
+                except OSError as err:  # ssl.SSLError, a timeout, a reset: the client's problem
+                    log.debug("tls_handshake_failed", client=client_address[0], error=str(err))
+                    return
             handler(connection, client_address, self)
-        except (ssl.SSLError, OSError) as err:
-            log.debug("tls_handshake_failed", client=client_address[0], error=str(err))
+        except OSError as err:  # the handler catches the expected ones; a rare late reset
+            log.debug("http_connection_error", client=client_address[0], error=str(err))
         except Exception:
             log.exception("http_connection_failed", client=client_address[0])
         finally:
