@@ -132,6 +132,8 @@ def scraper(target: Target, path: str, tally: Tally, lock: threading.Lock, clock
 
 
 _PROBE_SUCCESS = re.compile(rb"^probe_success (\S+)$", re.MULTILINE)
+_PROBE_REASON = re.compile(rb'^probe_failure_info\{reason="([^"]*)"\} 1', re.MULTILINE)
+_PROBE_DURATION = re.compile(rb"^probe_duration_seconds (\S+)$", re.MULTILINE)
 
 
 def prober(
@@ -145,13 +147,22 @@ def prober(
             match = _PROBE_SUCCESS.search(body)
             ok = status == 200 and match is not None and float(match.group(1)) == 1.0
             code = str(status) if ok or status != 200 else "probe_failed"
-            detail = "" if ok else f"{status}: {body[:300]!r}"
+            detail = "" if ok else _probe_failure(status, body)
         except OSError as err:
             ok, code, detail = False, type(err).__name__, str(err)
         latency = time.perf_counter() - started
         with lock:
             tally.add(code, latency, ok, clock.measuring(), detail)
         clock.done.wait(max(0.0, interval - latency))
+
+
+def _probe_failure(status: int, body: bytes) -> str:
+    reason = _PROBE_REASON.search(body)
+    duration = _PROBE_DURATION.search(body)
+    if status == 200 and reason:
+        took = f" after {float(duration.group(1)):.2f} s" if duration else ""
+        return f"probe failed: {reason.group(1).decode()}{took}"
+    return f"{status}: {body[:200]!r}"
 
 
 class Clock:
@@ -329,7 +340,10 @@ def print_report(result: dict[str, object]) -> None:
     print(f"  RSS every 10 s (MiB): {timeline}")
     print(f"  exporter threads (max sampled): {result['threads_max']}")
     for sample in scrape["error_samples"]:
-        print(f"  error: {sample}")
+        print(f"  scrape error: {sample}")
+    if isinstance(probe, dict):
+        for sample in probe["error_samples"]:
+            print(f"  probe error: {sample}")
     print(
         f"  target {'met' if result['target_met'] else 'NOT met'}: zero errors, "
         f"RSS growth < {RSS_GROWTH_TARGET} %"
