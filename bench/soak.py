@@ -106,10 +106,11 @@ class Target:
 
             self.headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
 
-    def get(self, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
+    def get(self, path: str, timeout: float = 30.0, gzip: bool = True) -> tuple[int, bytes]:
+        headers = self.headers if gzip else {**self.headers, "Accept-Encoding": "identity"}
         connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
-            connection.request("GET", path, headers=self.headers)
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             return response.status, response.read()
         finally:
@@ -227,6 +228,21 @@ def wait_ready(target: Target, timeout: float = 120.0) -> None:
     raise SystemExit("soak: the exporter did not become ready")
 
 
+_SCANNED = re.compile(rb"^ns_exporter_processes_scanned (\S+)$", re.MULTILINE)
+_NAMESPACES = re.compile(rb'^ns_namespaces\{ns_type="[a-z]+"\} (\S+)$', re.MULTILINE)
+
+
+def host_state(target: Target) -> dict[str, float]:
+    """Processes and namespaces of the exporter's last scan (empty if it cannot be read)."""
+    with contextlib.suppress(OSError):
+        status, body = target.get("/metrics", gzip=False)
+        scanned = _SCANNED.search(body)
+        if status == 200 and scanned:
+            namespaces = sum(float(m.group(1)) for m in _NAMESPACES.finditer(body))
+            return {"processes": float(scanned.group(1)), "namespaces": namespaces}
+    return {}
+
+
 def probe_available(target: Target, module: str) -> tuple[bool, str]:
     status, body = target.get(f"/probe?module={module}", timeout=60)
     if status == 404:
@@ -265,24 +281,35 @@ def soak(args: argparse.Namespace, url: str, pid: int) -> dict[str, object]:
         )
     for worker in workers:
         worker.start()
-    rss_samples: list[int] = []
+    rss_samples: list[int] = []  # one a second during the measured window
     timeline: list[tuple[int, int]] = []  # (seconds since start, RSS KiB) every 10 s
     threads_max = 0
     rss_warm = None
+    host_warm: dict[str, float] = {}
+    ticks = 0
     while time.monotonic() < clock.end:
         time.sleep(min(1.0, max(0.0, clock.end - time.monotonic())))
-        rss_samples.append(rss_kib(pid))
-        if len(rss_samples) % 10 == 0:
-            timeline.append((round(time.monotonic() - clock.start), rss_samples[-1]))
+        rss = rss_kib(pid)
+        ticks += 1
+        if ticks % 10 == 0:
+            timeline.append((round(time.monotonic() - clock.start), rss))
         threads_max = max(threads_max, threads_of(pid))
-        if rss_warm is None and clock.measuring():
-            rss_warm = rss_kib(pid)
+        if clock.measuring():
+            rss_samples.append(rss)
+            if rss_warm is None:
+                rss_warm = rss
+                host_warm = host_state(target)
     clock.done.set()
     for worker in workers:
         worker.join(90)
     rss_end = rss_kib(pid)
     warm = rss_warm or rss_start
-    growth = (rss_end - warm) / warm * 100
+    # Single samples jump with the garbage collector and the allocator: the growth compares the
+    # medians of the first and the last fifth of the measured window.
+    fifth = max(1, len(rss_samples) // 5)
+    early = statistics.median(rss_samples[:fifth]) if rss_samples else warm
+    late = statistics.median(rss_samples[-fifth:]) if rss_samples else rss_end
+    growth = (late - early) / early * 100
     elapsed = clock.end - clock.measure_from
     result: dict[str, object] = {
         "url": url,
@@ -298,9 +325,13 @@ def soak(args: argparse.Namespace, url: str, pid: int) -> dict[str, object]:
             "after_warmup": warm,
             "end": rss_end,
             "max": max(rss_samples, default=rss_end),
+            "median_first_fifth": round(early),
+            "median_last_fifth": round(late),
             "growth_after_warmup_pct": round(growth, 2),
             "timeline": timeline,
         },
+        # what the exporter was scanning: RSS follows the host's processes and namespaces
+        "host": {"after_warmup": host_warm, "end": host_state(target)},
         "threads_max": threads_max,
         "notes": notes,
     }
@@ -334,8 +365,13 @@ def print_report(result: dict[str, object]) -> None:
         f"  RSS: start {rss['start'] / 1024:.1f} MiB, after warm-up "
         f"{rss['after_warmup'] / 1024:.1f} MiB, end {rss['end'] / 1024:.1f} MiB, "
         f"max {rss['max'] / 1024:.1f} MiB, growth after warm-up "
-        f"{rss['growth_after_warmup_pct']:+.2f} % (target < {RSS_GROWTH_TARGET} %)"
+        f"{rss['growth_after_warmup_pct']:+.2f} % (medians of the first and last fifth: "
+        f"{rss['median_first_fifth'] / 1024:.1f} -> {rss['median_last_fifth'] / 1024:.1f} MiB; "
+        f"target < {RSS_GROWTH_TARGET} %)"
     )
+    host = result["host"]
+    assert isinstance(host, dict)
+    print(f"  host scanned: after warm-up {host['after_warmup']}, end {host['end']}")
     timeline = " ".join(f"{t}s:{kib / 1024:.1f}" for t, kib in rss["timeline"])
     print(f"  RSS every 10 s (MiB): {timeline}")
     print(f"  exporter threads (max sampled): {result['threads_max']}")
@@ -357,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         "--warmup",
         type=float,
         default=None,
-        help="seconds before measuring (default: a sixth of --duration, 5..30)",
+        help="seconds before measuring (default: a sixth of --duration, 10..30)",
     )
     parser.add_argument("--scrapers", type=int, default=8, help="concurrent scrapers (8)")
     parser.add_argument("--path", default="/metrics", help="scraped path (/metrics)")
@@ -380,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration <= 0 or args.duration > 24 * 3600:
         parser.error("--duration must be within (0, 86400] seconds")
     if args.warmup is None:
-        args.warmup = min(30.0, max(5.0, args.duration / 6))
+        args.warmup = min(30.0, max(10.0, args.duration / 6))
     if bool(args.url) != bool(args.pid):
         parser.error("--url and --pid go together")
     if args.url:
