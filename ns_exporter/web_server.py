@@ -30,7 +30,8 @@ from ns_exporter.logs import get_logger
 
 log = get_logger(__name__)
 
-_CHUNK = 64 * 1024
+_RECV = 16 * 1024  # requests are small: a head is at most Limits.request_head
+_SEND = 64 * 1024
 SERVER_NAME = f"ns_exporter/{__version__}"
 
 
@@ -69,7 +70,7 @@ class _DeadlineReader:
         if remaining <= 0:
             raise TimeoutError("client did not send its request in time")
         self._sock.settimeout(remaining)
-        chunk = self._sock.recv(_CHUNK)
+        chunk = self._sock.recv(_RECV)
         if chunk:
             self._buf += chunk
         else:
@@ -124,7 +125,7 @@ class _DeadlineWriter:
             if remaining <= 0:
                 raise TimeoutError("client did not take the response in time")
             self._sock.settimeout(remaining)
-            sent = self._sock.send(view[:_CHUNK])
+            sent = self._sock.send(view[:_SEND])
             view = view[sent:]
         return len(data)
 
