@@ -40,7 +40,6 @@ from ns_exporter.procfs.process import (
     list_pids,
     open_dir,
     parse_ns_link,
-    read_at,
     read_small,
     supported_types,
 )
