@@ -28,6 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ns_exporter.procfs.errors import ParseError
+from ns_exporter.procfs.fields import unsigned
+
 ACCOUNTING_BOUND = 3.0  # seconds
 
 _CPUCLOCK_SCHED = 2  # linux/posix-timers.h: MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
@@ -74,9 +77,9 @@ def schedstat(proc_fd: int, pid: int) -> bytes | None:
 
 def parse_nspid(status: bytes) -> tuple[int, ...]:
     """The NSpid line of /proc/PID/status: the pid in each pid namespace, outermost first."""
-    for line in status.splitlines():
+    for line in status.split(b"\n"):
         if line.startswith(b"NSpid:"):
-            return tuple(int(field) for field in line.split()[1:])
+            return tuple(unsigned(field, "status: NSpid") for field in line.split()[1:])
     return ()
 
 
@@ -93,6 +96,6 @@ def reader_for(procfs: str) -> Activity:
     try:
         with open(os.path.join(procfs, "self", "status"), "rb") as f:
             nspid = parse_nspid(f.read())
-    except OSError:
+    except (OSError, ParseError):
         return SCHEDSTAT  # not a procfs we are visible in (or a fake tree)
     return CPU_TIME if nspid == (os.getpid(),) else SCHEDSTAT

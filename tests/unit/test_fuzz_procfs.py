@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ns_exporter.model import NS_TYPES, NsType
 from ns_exporter.procfs import mountinfo
+from ns_exporter.procfs.activity import parse_nspid
 from ns_exporter.procfs.cgroup import cgroup_path
 from ns_exporter.procfs.errors import ParseError
 from ns_exporter.procfs.process import (
@@ -320,3 +321,23 @@ def test_cgroup_v1_name_systemd_wins(
 ) -> None:
     lines = [f"1:name=systemd:{systemd}", *(f"{n}:{c}:{p}" for n, c, p in others), f"0::{unified}"]
     assert cgroup_path("\n".join([*lines, ""]).encode()) == systemd.removesuffix(" (deleted)")
+
+
+# --- /proc/PID/status NSpid ---------------------------------------------------------------
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+@example(b"NSpid:\t1\t-2\n")
+@example(b"NSpid:\t" + b"9" * 5000 + b"\n")
+def test_nspid_arbitrary_bytes(data: bytes) -> None:
+    pids = parses_or_refuses(parse_nspid, data)
+    assert pids is None or all(pid >= 0 for pid in pids)
+
+
+@FUZZ
+@given(st.lists(st.integers(1, 2**22), min_size=1, max_size=6), status_lines)
+def test_nspid_round_trips(pids: list[int], before: list[bytes]) -> None:
+    before = [line for line in before if not line.startswith(b"NSpid:") and b"\n" not in line]
+    line = b"NSpid:\t" + b"\t".join(b"%d" % pid for pid in pids)
+    assert parse_nspid(b"\n".join([*before, line, b"NSsid:\t1", b""])) == tuple(pids)
