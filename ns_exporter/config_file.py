@@ -29,7 +29,7 @@ from ns_exporter.attribution import RUNTIMES
 from ns_exporter.config_error import ConfigError
 from ns_exporter.model import NS_TYPES, Holder, NsType
 from ns_exporter.probe.settings import ProbeSettings, parse_probe_section
-from ns_exporter.yaml_load import load_yaml
+from ns_exporter.yaml_load import expect_string, load_yaml, type_name
 
 T = TypeVar("T", bound=Hashable)
 
@@ -62,20 +62,8 @@ class ConfigFile:
 FieldParser = Callable[[object, str, str], object]
 
 
-def _type_name(value: object) -> str:
-    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
-    names.update({int: "a number", float: "a number", type(None): "nothing (null)"})
-    return names.get(type(value), type(value).__name__)
-
-
-def _string(value: object, file: str, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(file, key, f"must be a string, got {_type_name(value)}")
-    return value
-
-
 def _regex(value: object, file: str, key: str) -> re.Pattern[str]:
-    text = _string(value, file, key)
+    text = expect_string(value, file, key)
     try:
         return re.compile(text)
     except re.error as err:
@@ -87,7 +75,7 @@ def _regex(value: object, file: str, key: str) -> re.Pattern[str]:
 
 def _choice(kind: str, choices: Mapping[str, T]) -> Callable[[object, str, str], T]:
     def parse(value: object, file: str, key: str) -> T:
-        text = _string(value, file, key)
+        text = expect_string(value, file, key)
         if text not in choices:
             known = ", ".join(repr(c) for c in choices)
             raise ConfigError(file, key, f"unknown {kind} {text!r}; one of {known}")
@@ -99,12 +87,12 @@ def _choice(kind: str, choices: Mapping[str, T]) -> Callable[[object, str, str],
 def _owner(value: object, file: str, key: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ConfigError(file, key, f"must be a user name; for a uid write owner_uid: {value}")
-    return _string(value, file, key)
+    return expect_string(value, file, key)
 
 
 def _uid(value: object, file: str, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(file, key, f"must be a uid (a number), got {_type_name(value)}")
+        raise ConfigError(file, key, f"must be a uid (a number), got {type_name(value)}")
     if not 0 <= value < 2**32:
         raise ConfigError(file, key, f"uid {value} out of range 0..4294967295")
     return value
@@ -148,13 +136,13 @@ def _unknown_key(file: str, key: str, name: str, known: Iterable[str]) -> Config
 
 def _parse_rule(raw: object, file: str, key: str, seen: dict[str, str]) -> ExpectedRule:
     if not isinstance(raw, dict):
-        raise ConfigError(file, key, f"must be a mapping (a rule), got {_type_name(raw)}")
+        raise ConfigError(file, key, f"must be a mapping (a rule), got {type_name(raw)}")
     for name in raw:
         if name != "name" and name not in RULE_FIELDS:
             raise _unknown_key(file, f"{key}.{name}", str(name), ["name", *RULE_FIELDS])
     if "name" not in raw:
         raise ConfigError(file, f"{key}.name", "missing: every rule needs a name")
-    name = _string(raw["name"], file, f"{key}.name")
+    name = expect_string(raw["name"], file, f"{key}.name")
     if not name.strip():
         raise ConfigError(file, f"{key}.name", "must not be empty")
     if name in seen:
@@ -175,7 +163,7 @@ def parse_expected(value: object, file: str) -> tuple[ExpectedRule, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list):
-        raise ConfigError(file, "expected", f"must be a list of rules, got {_type_name(value)}")
+        raise ConfigError(file, "expected", f"must be a list of rules, got {type_name(value)}")
     seen: dict[str, str] = {}
     return tuple(_parse_rule(raw, file, f"expected[{i}]", seen) for i, raw in enumerate(value))
 
@@ -196,7 +184,7 @@ def parse_config(text: str, file: str) -> ConfigFile:
         return ConfigFile(path=file)
     if not isinstance(data, dict):
         raise ConfigError(
-            file, "(top level)", f"must be a mapping of sections, got {_type_name(data)}"
+            file, "(top level)", f"must be a mapping of sections, got {type_name(data)}"
         )
     for key in data:
         if key not in SECTIONS:

@@ -31,7 +31,7 @@ from typing import Any
 
 from ns_exporter.config_error import ConfigError
 from ns_exporter.logs import get_logger
-from ns_exporter.yaml_load import load_yaml
+from ns_exporter.yaml_load import expect_string, load_yaml, type_name
 
 log = get_logger(__name__)
 
@@ -110,20 +110,8 @@ class WebConfig:
 # --- field parsers: (raw value, file, key, base directory) → typed value ----------------------
 
 
-def _type_name(value: object) -> str:
-    names: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
-    names.update({int: "a number", float: "a number", type(None): "nothing (null)"})
-    return names.get(type(value), type(value).__name__)
-
-
-def _string(value: object, file: str, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(file, key, f"must be a string, got {_type_name(value)}")
-    return value
-
-
 def _path(value: object, file: str, key: str, base: str) -> str:
-    text = _string(value, file, key)
+    text = expect_string(value, file, key)
     if not text:
         return ""
     if "\0" in text:
@@ -132,7 +120,7 @@ def _path(value: object, file: str, key: str, base: str) -> str:
 
 
 def _client_auth(value: object, file: str, key: str, _base: str) -> ClientAuth:
-    text = _string(value, file, key)
+    text = expect_string(value, file, key)
     if text in _UNVERIFIED_CLIENT_AUTH:
         raise ConfigError(
             file,
@@ -148,7 +136,7 @@ def _client_auth(value: object, file: str, key: str, _base: str) -> ClientAuth:
 
 
 def _tls_version(value: object, file: str, key: str, _base: str) -> ssl.TLSVersion:
-    text = _string(value, file, key)
+    text = expect_string(value, file, key)
     if text not in TLS_VERSIONS:
         raise ConfigError(
             file, key, f"unknown TLS version {text!r}; one of {', '.join(TLS_VERSIONS)}"
@@ -158,7 +146,7 @@ def _tls_version(value: object, file: str, key: str, _base: str) -> ssl.TLSVersi
 
 def _boolean(value: object, file: str, key: str, _base: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(file, key, f"must be true or false, got {_type_name(value)}")
+        raise ConfigError(file, key, f"must be true or false, got {type_name(value)}")
     return value
 
 
@@ -186,10 +174,10 @@ def _mapping(value: object, file: str, key: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(file, key, f"must be a mapping, got {_type_name(value)}")
+        raise ConfigError(file, key, f"must be a mapping, got {type_name(value)}")
     for name in value:
         if not isinstance(name, str):
-            raise ConfigError(file, key, f"keys must be strings, got {_type_name(name)}")
+            raise ConfigError(file, key, f"keys must be strings, got {type_name(name)}")
     return value
 
 
@@ -243,7 +231,7 @@ def parse_users(value: object, file: str) -> Mapping[str, bytes]:
             raise ConfigError(
                 file, key, "a user name must not contain ':' (basic auth splits there)"
             )
-        text = _string(hashed, file, key)
+        text = expect_string(hashed, file, key)
         if not _BCRYPT.match(text):
             raise ConfigError(
                 file,
@@ -264,7 +252,7 @@ def parse_web_config(text: str, file: str) -> WebConfig:
     if data is None:
         return WebConfig(path=file)
     if not isinstance(data, dict):
-        raise ConfigError(file, "(top level)", f"must be a mapping, got {_type_name(data)}")
+        raise ConfigError(file, "(top level)", f"must be a mapping, got {type_name(data)}")
     for key in data:
         if key not in _SECTIONS:
             raise _unknown_key(file, str(key), str(key), _SECTIONS)

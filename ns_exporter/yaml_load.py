@@ -54,3 +54,17 @@ def load_yaml(text: str, file: str) -> object:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def type_name(value: object) -> str:
+    """How a YAML value's type reads in an error message."""
+    names: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+    names.update({int: "a number", float: "a number", type(None): "nothing (null)"})
+    return names.get(type(value), type(value).__name__)
+
+
+def expect_string(value: object, file: str, key: str) -> str:
+    """The value if it is a string, else a ConfigError naming file, key and what it got."""
+    if not isinstance(value, str):
+        raise ConfigError(file, key, f"must be a string, got {type_name(value)}")
+    return value
