@@ -1,0 +1,298 @@
+"""Short-lived namespaces and the process event listener, with the real exporter process.
+
+The scan interval is 30 s, so nothing here is seen by a scan after the first one: what the
+counters show between scans comes from the event listener.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.root
+
+REPO = Path(__file__).resolve().parents[2]
+CHURN_TYPES = ("uts", "ipc", "net")
+CHURN_COUNT = 50
+CHURN_SPREAD = 10.0  # seconds
+LIFETIME = 0.1  # seconds each namespace lives
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@dataclass
+class Exporter:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    url: str
+
+    def scrape(self) -> Samples:
+        response = requests.get(f"{self.url}/metrics", timeout=10)
+        response.raise_for_status()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(response.text)
+            for s in family.samples
+        }
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS line")
+
+
+def _wait_for(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def exporter(*flags: str, wrapper: tuple[str, ...] = ()) -> Iterator[Exporter]:
+    """The real exporter on an ephemeral port, stopped and reaped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="ns-lifecycle-") as tmp:
+        log_path = Path(tmp) / "exporter.log"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        command = [
+            *wrapper,
+            sys.executable,
+            "-m",
+            "ns_exporter",
+            "--scan.interval=30s",
+            "--web.listen-address=127.0.0.1:0",
+            "--log.format=logfmt",
+            *flags,
+        ]
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen(
+                command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=tmp
+            )
+        try:
+            port: list[str] = []
+
+            def listening() -> bool:
+                assert process.poll() is None, log_path.read_text()
+                found = re.search(r"event=listening .*address=127\.0\.0\.1:(\d+)", _read(log_path))
+                if found:
+                    port.append(found.group(1))
+                return bool(found)
+
+            _wait_for(listening, 30, "the exporter to listen")
+            url = f"http://127.0.0.1:{port[0]}"
+
+            def ready() -> bool:
+                try:
+                    return requests.get(f"{url}/-/ready", timeout=5).status_code == 200
+                except requests.RequestException:
+                    return False
+
+            _wait_for(ready, 30, "the first scan")
+            yield Exporter(process, log_path, url)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def churn(count: int, spread: float, lifetime: float) -> None:
+    """`count` sets of uts+ipc+net namespaces living `lifetime` s each, over `spread` s."""
+    children: list[subprocess.Popen[bytes]] = []
+    start = time.monotonic()
+    try:
+        for i in range(count):
+            delay = start + i * spread / count - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            children.append(
+                subprocess.Popen(
+                    ["unshare", *(f"--{t}" for t in CHURN_TYPES), "sleep", str(lifetime)]
+                )
+            )
+            children = [c for c in children if c.poll() is None]
+        for child in children:
+            assert child.wait(30) == 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
+def delta(after: Samples, before: Samples, name: str, **labels: str) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after[key] - before.get(key, 0.0)
+
+
+def test_short_lived_namespaces_between_scans_are_counted() -> None:
+    with (
+        exporter() as events,
+        exporter("--no-events.enabled") as polling,
+    ):
+        assert events.scrape()[("ns_exporter_event_listener_up", ())] == 1.0
+        assert "event=event_listener_started" in events.log()
+        assert polling.scrape()[("ns_exporter_event_listener_up", ())] == 0.0
+        assert "event=event_listener_disabled" in polling.log()
+        before_events, before_polling = events.scrape(), polling.scrape()
+
+        churn(CHURN_COUNT, CHURN_SPREAD, LIFETIME)
+
+        def all_counted() -> bool:
+            after = events.scrape()
+            return all(
+                delta(after, before_events, f"ns_namespaces_{what}_total", ns_type=t)
+                >= CHURN_COUNT - 1
+                for t in CHURN_TYPES
+                for what in ("created", "destroyed")
+            )
+
+        _wait_for(all_counted, 20, "created and destroyed to count the short-lived namespaces")
+        after = events.scrape()
+        for ns_type in CHURN_TYPES:
+            sub_second = delta(
+                after,
+                before_events,
+                "ns_namespace_lifetime_seconds_bucket",
+                le="1.0",
+                ns_type=ns_type,
+            )
+            assert sub_second >= CHURN_COUNT - 1, ns_type
+        assert after[("ns_exporter_event_listener_up", ())] == 1.0
+
+        # Polling alone (documented, not a failure): with a 30 s interval and namespaces that
+        # live 0.1 s, no scan ran while any of them existed.
+        polled = polling.scrape()
+        seen = {
+            t: delta(polled, before_polling, "ns_namespaces_created_total", ns_type=t)
+            for t in CHURN_TYPES
+        }
+        print(f"polling only, 30 s interval: created_total grew by {seen} for {CHURN_COUNT} sets")
+        assert polled[("ns_exporter_events_total", (("event", "fork"),))] == 0
+
+
+FORKER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+/* forker SECONDS: fork children that exit at once, as fast as possible; prints the count. */
+int main(int argc, char **argv) {
+    struct timespec now, end;
+    long forks = 0;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += atoi(argv[1]);
+    do {
+        for (int i = 0; i < 64; i++) {
+            pid_t pid = fork();
+            if (pid == 0) _exit(0);
+            if (pid > 0) forks++;
+        }
+        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
+    while (wait(NULL) > 0) {}
+    printf("%ld\n", forks);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def forker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed (scripts/debian-test-packages.txt)")
+    tmp = tmp_path_factory.mktemp("forker")
+    (tmp / "forker.c").write_text(FORKER)
+    subprocess.run(["gcc", "-O2", "-o", str(tmp / "forker"), str(tmp / "forker.c")], check=True)
+    return tmp / "forker"
+
+
+def test_fork_storm_keeps_memory_bounded_and_scrapes_answered(forker: Path) -> None:
+    with exporter() as events:
+        before = events.scrape()
+        rss_before = events.rss_kib()
+        # Two forkers, each in a uts namespace of its own created after the exporter started:
+        # every child is a member of a namespace the listener follows.
+        stormers = [
+            subprocess.Popen(["unshare", "--uts", str(forker), "6"], stdout=subprocess.PIPE)
+            for _ in range(2)
+        ]
+        try:
+            answered = 0
+            while any(s.poll() is None for s in stormers):
+                events.scrape()  # raises on an error or a 10 s time-out
+                answered += 1
+                time.sleep(0.5)
+            forks = sum(int(s.communicate(timeout=30)[0]) for s in stormers)
+        finally:
+            for s in stormers:
+                if s.poll() is None:
+                    s.kill()
+                    s.wait()
+        after = events.scrape()
+        rss_after = events.rss_kib()
+        received = delta(after, before, "ns_exporter_events_total", event="fork")
+        dropped = delta(after, before, "ns_exporter_events_dropped_total")
+        lost = delta(after, before, "ns_exporter_events_lost_total")
+        print(
+            f"fork storm: {forks} forks in 6 s, {received:.0f} fork events, {dropped:.0f} "
+            f"dropped, {lost:.0f} lost, RSS {rss_before} -> {rss_after} KiB, "
+            f"{answered} scrapes answered"
+        )
+        assert forks > 0
+        assert answered >= 3
+        assert received + lost > 0
+        assert rss_after - rss_before < 32 * 1024, "exporter memory grew with the storm"
+        assert after[("ns_exporter_event_listener_up", ())] == 1.0
+
+        def settled() -> bool:  # both forker namespaces counted destroyed once they exited
+            return (
+                delta(events.scrape(), before, "ns_namespaces_destroyed_total", ns_type="uts") >= 2
+            )
+
+        try:
+            _wait_for(settled, 20, "the forkers' uts namespaces to be counted destroyed")
+        finally:
+            final = events.scrape()
+            print(
+                "DEBUG",
+                delta(final, before, "ns_namespaces_created_total", ns_type="uts"),
+                delta(final, before, "ns_namespaces_destroyed_total", ns_type="uts"),
+            )
+
+
+def test_outside_the_initial_pid_namespace_it_falls_back_to_polling() -> None:
+    wrapper = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
+    with exporter(wrapper=wrapper) as contained:
+        assert contained.scrape()[("ns_exporter_event_listener_up", ())] == 0.0
+        log = contained.log()
+        assert "event=event_listener_unavailable" in log
+        assert "polling only" in log
