@@ -94,11 +94,13 @@ class EventsLostError(Exception):
 
 # errno of socket()/bind()/send() → why the connector is unavailable.
 _UNAVAILABLE: dict[int, str] = {
-    errno.EPERM: "permission denied (needs root or CAP_NET_ADMIN in the initial user namespace)",
-    errno.EACCES: "permission denied (needs root or CAP_NET_ADMIN in the initial user namespace)",
-    errno.EPROTONOSUPPORT: "no process connector here (not in the initial network namespace, "
-    "or a kernel without CONFIG_PROC_EVENTS)",
-    errno.ECONNREFUSED: "the kernel refused the subscription (CONFIG_PROC_EVENTS missing?)",
+    errno.EPERM: "permission denied (before Linux 6.6: needs CAP_NET_ADMIN in the initial user "
+    "namespace)",
+    errno.EACCES: "permission denied (before Linux 6.6: needs CAP_NET_ADMIN in the initial user "
+    "namespace)",
+    errno.EPROTONOSUPPORT: "no process connector (a kernel without CONFIG_CONNECTOR)",
+    errno.ECONNREFUSED: "no process connector in this network namespace (it lives in the "
+    "host's initial network namespace only; or a kernel without CONFIG_PROC_EVENTS)",
     errno.EAFNOSUPPORT: "netlink sockets are not available",
 }
 

@@ -296,3 +296,23 @@ def test_outside_the_initial_pid_namespace_it_falls_back_to_polling() -> None:
         log = contained.log()
         assert "event=event_listener_unavailable" in log
         assert "polling only" in log
+
+
+def test_outside_the_initial_network_namespace_the_reason_says_so() -> None:
+    probe = (
+        "from ns_exporter.proc_connector import ProcConnector, ConnectorUnavailableError\n"
+        "try:\n"
+        "    ProcConnector.open().close()\n"
+        "    print('available')\n"
+        "except ConnectorUnavailableError as err:\n"
+        "    print(err)\n"
+    )
+    result = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "network namespace" in result.stdout, result.stdout + result.stderr
