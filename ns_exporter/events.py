@@ -9,9 +9,9 @@ One thread does everything, in this order, again and again:
    once). When the queue is full the oldest entry is dropped and counted: those are the
    processes most likely to have exited already, and a fork storm then costs a fixed amount of
    memory instead of an ever-growing backlog;
-3. read the namespace links of a few queued pids, then go back to 1, so that the socket is
-   drained between reads and the kernel buffer does not overflow (an exit removes its pid
-   from the queue: a process that is gone cannot be read);
+3. read the namespace links of a few queued pids whose first event is READ_DELAY old, then
+   go back to 1, so that the socket is drained between reads and the kernel buffer does not
+   overflow (an exit removes its pid from the queue: a process that is gone cannot be read);
 4. ask the kernel whether namespaces whose last known process exited are gone (Linux 6.18+).
 
 A lost-events error from the kernel (ENOBUFS) is counted, the lifecycle forgets which processes
@@ -48,8 +48,12 @@ DEFAULT_QUEUE_SIZE = 4096
 # bounded queue (where it is counted when dropped), not in the socket (ENOBUFS, a rescan).
 DRAIN = 256
 READS = 32
+# A fork or exec is read this long after it happened: a fork followed at once by an exec (how
+# nearly every program is started) is then read once, and children of a fork storm that exit
+# at once are never read. Namespaces living less than this may be missed.
+READ_DELAY = 0.002
 _KNOWN_LIMIT = 1 << 18  # remembered processes before the memory is cleared (re-read then)
-_IDLE_WAKE = 0.25  # seconds between wake-ups when no event comes (stop, due checks)
+_IDLE_WAKE = 0.25  # seconds between wake-ups when no event comes (to notice a stop)
 
 
 class LifecycleSink(Protocol):
@@ -71,6 +75,8 @@ class LifecycleSink(Protocol):
 
     def due_checks(self, now: float) -> list[LivenessCheck]: ...
 
+    def next_check_at(self) -> float | None: ...
+
     def check_result(self, check: LivenessCheck, alive: bool | None) -> None: ...
 
 
@@ -88,6 +94,7 @@ class EventListener:
         *,
         on_lost: Callable[[], None] = lambda: None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        read_delay: float = READ_DELAY,
         connect: ConnectorFactory = ProcConnector.open,
         checker_factory: Callable[[], HandleChecker] | None = HandleChecker,
     ) -> None:
@@ -97,6 +104,7 @@ class EventListener:
         self._has_ns_id = has_ns_id
         self.on_lost = on_lost
         self._queue_size = queue_size
+        self._read_delay = read_delay
         self._connect = connect
         self._checker_factory = checker_factory
         self._checker: HandleChecker | None = None
@@ -208,16 +216,23 @@ class EventListener:
     def _loop(self) -> None:
         connector = self._connector
         assert connector is not None
-        # pid → (timestamp_ns of its first event, parent pid or 0)
+        # pid → (timestamp_ns of its first event, parent pid or 0), oldest first
         pending: OrderedDict[int, tuple[int, int]] = OrderedDict()
         counts = self._counts
         sink = self._sink
         known = self._known
         exit_kind = EventKind.EXIT
-        next_check = 0.0
+        delay_ns = int(self._read_delay * 1e9)
+        next_check: float | None = None
         while not self._stopping.is_set():
+            wait = _IDLE_WAKE
+            if pending:
+                head_ns = next(iter(pending.values()))[0]
+                wait = min(wait, max(0.0, (head_ns + delay_ns - time.monotonic_ns()) / 1e9))
+            if next_check is not None:
+                wait = min(wait, max(0.0, next_check - time.time()))
             try:
-                events = connector.receive(DRAIN, block=not pending)
+                events = connector.receive(DRAIN, wait)
             except EventsLostError:
                 self._events_lost(pending)
                 continue
@@ -225,7 +240,7 @@ class EventListener:
             for event in events:
                 counts[event.kind] += 1
                 if event.kind is exit_kind:
-                    pending.pop(event.pid, None)  # gone before we could read it
+                    pending.pop(event.pid, None)  # gone before it was read
                     known.pop(event.pid, None)
                     sink.process_exited(event.pid, event.timestamp_ns / 1e9 + offset)
                 elif event.pid not in pending:
@@ -233,16 +248,20 @@ class EventListener:
                     if len(pending) > self._queue_size:
                         pending.popitem(last=False)
                         self._dropped += 1
+            due_ns = time.monotonic_ns() - delay_ns
             for _ in range(min(READS, len(pending))):
-                pid, (ts, parent) = pending.popitem(last=False)
+                pid, (ts, parent) = next(iter(pending.items()))
+                if ts > due_ns:
+                    break
+                del pending[pid]
                 self._read(pid, parent, ts / 1e9 + offset)
             if events:
                 self._revision += 1
             if self._checker is not None:
-                now = time.time()
-                if now >= next_check or events:
-                    self._run_checks(now)
-                    next_check = now + _IDLE_WAKE
+                next_check = sink.next_check_at()
+                if next_check is not None and next_check <= time.time():
+                    self._run_checks(time.time())
+                    next_check = sink.next_check_at()
 
     def _events_lost(self, pending: OrderedDict[int, tuple[int, int]]) -> None:
         self._lost += 1

@@ -186,6 +186,9 @@ class Lifecycle:
         self._tombstones: dict[NsKey, _Tombstone] = {}
         self._counts = _Counts()
         self._version = 0
+        # A concrete logger (configured by now): the module proxy binds anew on every call,
+        # which costs more than the bookkeeping on the event path.
+        self._log = log.bind()
 
     # --- what others read ------------------------------------------------------------------
 
@@ -400,7 +403,7 @@ class Lifecycle:
         self._alive[key] = life
         self._counts.created[key.ns_type] += 1
         self._version += 1
-        log.debug(
+        self._log.debug(
             "namespace_created", ns_type=key.ns_type.value, inode=key.inode, ns_id=ns_id, by=source
         )
         return life
@@ -423,7 +426,7 @@ class Lifecycle:
         counts.buckets[key.ns_type][bisect.bisect_left(LIFETIME_BUCKETS, lifetime)] += 1
         counts.sums[key.ns_type] += lifetime
         self._version += 1
-        log.debug(
+        self._log.debug(
             "namespace_destroyed",
             ns_type=key.ns_type.value,
             inode=key.inode,
@@ -450,7 +453,7 @@ class Lifecycle:
 
     def _hand_to_scans(self, life: _Life, why: str) -> None:
         if life.members is not None:
-            log.debug(
+            self._log.debug(
                 "namespace_handed_to_scans",
                 ns_type=life.key.ns_type.value,
                 inode=life.key.inode,

@@ -27,6 +27,7 @@ import ctypes
 import enum
 import errno
 import os
+import select
 import socket
 import struct
 import time
@@ -218,12 +219,12 @@ class ProcConnector:
         self._sock = sock
         self._buf = bytearray(_RECV_SIZE)
         self._view = memoryview(self._buf)
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
         self.filtered = filtered
 
     @classmethod
-    def open(
-        cls, rcvbuf: int = DEFAULT_RCVBUF, ack_timeout: float = 2.0, timeout: float = 0.25
-    ) -> ProcConnector:
+    def open(cls, rcvbuf: int = DEFAULT_RCVBUF, ack_timeout: float = 2.0) -> ProcConnector:
         """Subscribe to process events; raise ConnectorUnavailableError with the reason.
 
         The kernel acknowledges LISTEN only from the initial pid namespace and with enough
@@ -239,7 +240,6 @@ class ProcConnector:
             sock.send(_control(PROC_CN_MCAST_LISTEN, port))
             connector = cls(sock, filtered)
             connector._await_ack(ack_timeout)
-            connector._set_timeout(timeout)
         except OSError as err:
             sock.close()
             raise ConnectorUnavailableError(unavailable_reason(err)) from err
@@ -264,11 +264,12 @@ class ProcConnector:
     def _await_ack(self, ack_timeout: float) -> None:
         deadline = time.monotonic() + ack_timeout
         while (left := deadline - time.monotonic()) > 0:
-            self._set_timeout(left)
-            try:
-                size = self._sock.recv_into(self._buf)
-            except (BlockingIOError, TimeoutError):
+            if not self._poll.poll(max(1, int(left * 1000))):
                 break
+            try:
+                size = self._sock.recv_into(self._buf, 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
             err = ack_error(self._view, size)
             if err is None:
                 continue  # an event that raced the acknowledgement
@@ -279,37 +280,30 @@ class ProcConnector:
             "no acknowledgement from the kernel (not in the initial pid namespace?)"
         )
 
-    def _set_timeout(self, seconds: float) -> None:
-        """A receive timeout in the kernel (SO_RCVTIMEO): one syscall per blocking receive."""
-        sec = int(seconds)
-        usec = int((seconds - sec) * 1_000_000)
-        if sec == 0 and usec == 0:
-            usec = 1  # zero would mean "wait forever"
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", sec, usec))
-
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def receive(self, max_datagrams: int = 64, block: bool = True) -> list[ProcEvent]:
-        """The events available now; with `block`, wait up to the timeout for the first.
+    def receive(self, max_datagrams: int = 64, timeout: float = 0.0) -> list[ProcEvent]:
+        """The events available now, waiting up to `timeout` seconds for the first one.
 
         Raises EventsLostError once after the kernel dropped events (ENOBUFS).
         """
+        if timeout > 0 and not self._poll.poll(max(1, int(timeout * 1000))):
+            return []
         events: list[ProcEvent] = []
-        flags = 0 if block else socket.MSG_DONTWAIT
         recv_into = self._sock.recv_into
         buf, view = self._buf, self._view
+        dontwait = socket.MSG_DONTWAIT
         for _ in range(max_datagrams):
             try:
-                size = recv_into(buf, 0, flags)
-            except (BlockingIOError, TimeoutError):
+                size = recv_into(buf, 0, dontwait)
+            except BlockingIOError:
                 break
             except OSError as err:
                 if err.errno == errno.ENOBUFS:
                     raise EventsLostError("the kernel dropped process events (ENOBUFS)") from err
                 raise
             events.extend(parse(view, size))
-            flags = socket.MSG_DONTWAIT
         return events
 
     def close(self) -> None:

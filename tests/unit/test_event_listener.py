@@ -34,7 +34,7 @@ class ScriptedConnector:
         self._stop = stop
         self.closed = False
 
-    def receive(self, max_datagrams: int = 64, block: bool = True) -> list[ProcEvent]:
+    def receive(self, max_datagrams: int = 64, timeout: float = 0.0) -> list[ProcEvent]:
         if not self._steps:
             self._stop()
             return []
@@ -109,6 +109,9 @@ class RecordingSink:
 
     def due_checks(self, now: float) -> list[LivenessCheck]:
         return []
+
+    def next_check_at(self) -> float | None:
+        return None
 
     def check_result(self, check: LivenessCheck, alive: bool | None) -> None:
         pass
