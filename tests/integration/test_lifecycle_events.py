@@ -225,6 +225,9 @@ int main(int argc, char **argv) {
 """
 
 
+SCRAPES_DURING_STORM = 5
+
+
 @pytest.fixture(scope="module")
 def forker(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("gcc") is None:
@@ -240,36 +243,32 @@ def test_fork_storm_keeps_memory_bounded_and_scrapes_answered(forker: Path) -> N
         before = events.scrape()
         rss_before = events.rss_kib()
         # Two forkers, each in a uts namespace of its own created after the exporter started:
-        # every child is a member of a namespace the listener follows.
+        # every child is a member of a namespace the listener follows. They storm until the
+        # exporter has answered SCRAPES_DURING_STORM scrapes (a failed or timed-out one raises).
         stormers = [
-            subprocess.Popen(["unshare", "--uts", str(forker), "6"], stdout=subprocess.PIPE)
+            subprocess.Popen(["unshare", "--uts", str(forker), "120"], stdout=subprocess.DEVNULL)
             for _ in range(2)
         ]
         try:
-            answered = 0
-            while any(s.poll() is None for s in stormers):
-                events.scrape()  # raises on an error or a 10 s time-out
-                answered += 1
+            time.sleep(1.0)
+            for _ in range(SCRAPES_DURING_STORM):
+                assert all(s.poll() is None for s in stormers), "a forker stopped early"
+                events.scrape()
                 time.sleep(0.5)
-            forks = sum(int(s.communicate(timeout=30)[0]) for s in stormers)
         finally:
             for s in stormers:
-                if s.poll() is None:
-                    s.kill()
-                    s.wait()
+                s.kill()
+                s.wait()
         after = events.scrape()
         rss_after = events.rss_kib()
         received = delta(after, before, "ns_exporter_events_total", event="fork")
         dropped = delta(after, before, "ns_exporter_events_dropped_total")
         lost = delta(after, before, "ns_exporter_events_lost_total")
         print(
-            f"fork storm: {forks} forks in 6 s, {received:.0f} fork events, {dropped:.0f} "
-            f"dropped, {lost:.0f} lost, RSS {rss_before} -> {rss_after} KiB, "
-            f"{answered} scrapes answered"
+            f"fork storm: {received:.0f} fork events, {dropped:.0f} dropped, {lost:.0f} lost, "
+            f"RSS {rss_before} -> {rss_after} KiB"
         )
-        assert forks > 0
-        assert answered >= 3
-        assert received + lost > 0
+        assert received + lost > 1000
         assert rss_after - rss_before < 32 * 1024, "exporter memory grew with the storm"
         assert after[("ns_exporter_event_listener_up", ())] == 1.0
 
@@ -278,15 +277,7 @@ def test_fork_storm_keeps_memory_bounded_and_scrapes_answered(forker: Path) -> N
                 delta(events.scrape(), before, "ns_namespaces_destroyed_total", ns_type="uts") >= 2
             )
 
-        try:
-            _wait_for(settled, 20, "the forkers' uts namespaces to be counted destroyed")
-        finally:
-            final = events.scrape()
-            print(
-                "DEBUG",
-                delta(final, before, "ns_namespaces_created_total", ns_type="uts"),
-                delta(final, before, "ns_namespaces_destroyed_total", ns_type="uts"),
-            )
+        _wait_for(settled, 20, "the forkers' uts namespaces to be counted destroyed")
 
 
 def test_outside_the_initial_pid_namespace_it_falls_back_to_polling() -> None:
