@@ -3,12 +3,11 @@ feeds what it sees to the lifecycle bookkeeping, so that namespaces that live le
 interval are still counted as created and destroyed.
 
 One thread does everything, in this order, again and again:
-1. receive a batch of events from the proc connector (blocking only when idle);
+1. receive a batch of events from the proc connector (waiting only when nothing is due);
 2. exits are handed on at once (cheap dictionary work); a fork or exec only puts its pid in a
    bounded work queue (pid → time of its first event, so a fork followed by an exec is read
-   once). When the queue is full the oldest entry is dropped and counted: those are the
-   processes most likely to have exited already, and a fork storm then costs a fixed amount of
-   memory instead of an ever-growing backlog;
+   once). When the queue is full the oldest entry is dropped and counted, so a fork storm
+   costs a fixed amount of memory instead of an ever-growing backlog;
 3. read the namespace links of a few queued pids whose first event is READ_DELAY old, then
    go back to 1, so that the socket is drained between reads and the kernel buffer does not
    overflow (an exit removes its pid from the queue: a process that is gone cannot be read);

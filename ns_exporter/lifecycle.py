@@ -16,15 +16,18 @@ Two sources feed it:
 
 Identity. Inode numbers are recycled by the kernel at once (the lowest free number is handed
 out again), so an inode alone does not name a namespace over time:
-- where the kernel has NS_GET_ID (Linux 6.18+), a namespace is (type, inode, 64-bit id);
+- where the kernel has NS_GET_ID (Linux 6.18+), a namespace is (type, inode, 64-bit id). Scans
+  carry the id of every namespace; events carry it for the namespaces a process does not share
+  with its parent (or with itself before exec), which is where a new one, or an inode reused
+  since the last scan, can show up;
 - otherwise it is (type, inode, creation estimate): under one inode, a namespace seen by a scan
   whose creation estimate is later than the one on record (beyond CREATED_SLACK) is a new one,
   because the estimate of a namespace can only move earlier as more members are seen; and an
-  inode that events show in use again after every known process of its namespace exited is a
-  new namespace (the kernel reuses the freed inode). What stays undecidable without NS_GET_ID:
-  a recycled inode between two scans whose new owner started before the old namespace was
-  created, when no event showed either.
-Each of these cases counts one destroyed plus one created.
+  inode that events show in use by a process that appeared after every known process of its
+  namespace exited is a new namespace (the kernel reuses the freed inode). What stays
+  undecidable without NS_GET_ID: an inode shown by two consecutive scans and reused in between
+  with no event showing it (the scanner keeps the earlier estimate for an inode it saw before).
+Each recycled inode counts one destroyed plus one created.
 
 Lifetimes run from the creation estimate to the end: the exit of the last known process where
 events saw it, else the last time a scan or an event still saw the namespace.
