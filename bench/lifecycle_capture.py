@@ -81,10 +81,11 @@ def drive(rate: float, duration: float, lifetime: float, types: list[str], recor
                     if libc.unshare(flags) != 0:
                         os._exit(3)
                     lines = []
+                    now = time.time()
                     for ns_type in types:
                         path = f"/proc/self/ns/{ns_type}"
                         inode = os.stat(path).st_ino
-                        lines.append(f"{ns_type} {inode} {_ns_id(path)}\n")
+                        lines.append(f"{ns_type} {inode} {_ns_id(path)} {now:.6f}\n")
                     os.write(out, "".join(lines).encode())
                     os.execv(sleep, ["sleep", str(lifetime)])
                 finally:
@@ -137,7 +138,7 @@ def run_driver(
 def created_by_driver(record: Path) -> list[tuple[str, int, int | None]]:
     entries = []
     for line in record.read_text().splitlines():
-        ns_type, inode, ns_id = line.split()
+        ns_type, inode, ns_id, _when = line.split()
         entries.append((ns_type, int(inode), None if ns_id == "None" else int(ns_id)))
     return entries
 
@@ -234,6 +235,12 @@ class Cpu:
     window: float
     created_on: float = 0.0  # counter deltas (all activity on the host, for reference)
     created_off: float = 0.0
+    events_on: float = 0.0  # process events the listener received during the window
+
+    @property
+    def us_per_event(self) -> float:
+        extra = self.seconds_on - self.seconds_off
+        return 1e6 * extra / self.events_on if self.events_on else 0.0
 
     @property
     def ratio(self) -> float:
@@ -290,7 +297,7 @@ def capture_run(workdir: Path, rate: float, args: argparse.Namespace) -> Capture
 
 def cpu_run(
     workdir: Path, rate: float, events: bool, args: argparse.Namespace
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     record = workdir / f"cpu-{rate}-{events}.txt"
     exporter = Exporter(workdir, events=events, debug=False, interval=args.interval)
     try:
@@ -308,7 +315,12 @@ def cpu_run(
         - counter(before_text, "ns_namespaces_created_total", ns_type=t)
         for t in args.types
     )
-    return cpu1 - cpu0, created
+    received = sum(
+        counter(after_text, "ns_exporter_events_total", event=e)
+        - counter(before_text, "ns_exporter_events_total", event=e)
+        for e in ("fork", "exec", "exit")
+    )
+    return cpu1 - cpu0, created, received
 
 
 def main() -> int:
@@ -353,20 +365,26 @@ def main() -> int:
             )
         if not args.skip_cpu:
             for rate in rates:
-                on, created_on = cpu_run(workdir, rate, True, args)
-                off, created_off = cpu_run(workdir, rate, False, args)
-                cpu = Cpu(rate, on, off, args.duration, created_on, created_off)
+                on, created_on, events_on = cpu_run(workdir, rate, True, args)
+                off, created_off, _ = cpu_run(workdir, rate, False, args)
+                cpu = Cpu(rate, on, off, args.duration, created_on, created_off, events_on)
                 report.cpus.append(cpu)
                 print(
                     f"cpu     {rate:>5.0f}/s over {args.duration:.0f} s: listener on "
                     f"{on:.2f} s ({100 * on / args.duration:.1f}% of a core), off {off:.2f} s "
-                    f"({100 * off / args.duration:.1f}%), ratio {cpu.ratio:.1f}x; "
+                    f"({100 * off / args.duration:.1f}%), ratio {cpu.ratio:.1f}x, "
+                    f"{cpu.us_per_event:.0f} us per event ({events_on:.0f} events); "
                     f"created_total grew {created_on:.0f} (on) vs {created_off:.0f} (off)",
                     flush=True,
                 )
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = asdict(report)
+    for cpu, entry in zip(report.cpus, data["cpus"], strict=True):
+        entry["ratio"] = cpu.ratio
+        entry["us_per_event"] = cpu.us_per_event
+    for capture, entry in zip(report.captures, data["captures"], strict=True):
+        entry["percent"] = capture.percent
     data["loadavg_after"] = Path("/proc/loadavg").read_text().strip()
     out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"written {out}")

@@ -8,9 +8,10 @@ One thread does everything, in this order, again and again:
    bounded work queue (pid → time of its first event, so a fork followed by an exec is read
    once). When the queue is full the oldest entry is dropped and counted, so a fork storm
    costs a fixed amount of memory instead of an ever-growing backlog;
-3. read the namespace links of a few queued pids whose first event is READ_DELAY old, then
-   go back to 1, so that the socket is drained between reads and the kernel buffer does not
-   overflow (an exit removes its pid from the queue: a process that is gone cannot be read);
+3. read the namespace links of a few queued pids (a fork READ_DELAY after it happened, an
+   exec at once), then go back to 1, so that the socket is drained between reads and the
+   kernel buffer does not overflow (an exit removes its pid from the queue: a process that is
+   gone cannot be read);
 4. ask the kernel whether namespaces whose last known process exited are gone (Linux 6.18+).
 
 A lost-events error from the kernel (ENOBUFS) is counted, the lifecycle forgets which processes
@@ -47,9 +48,9 @@ DEFAULT_QUEUE_SIZE = 4096
 # bounded queue (where it is counted when dropped), not in the socket (ENOBUFS, a rescan).
 DRAIN = 256
 READS = 32
-# A fork or exec is read this long after it happened: a fork followed at once by an exec (how
-# nearly every program is started) is then read once, and children of a fork storm that exit
-# at once are never read. Namespaces living less than this may be missed.
+# A fork is read this long after it happened: a fork followed at once by an exec (how nearly
+# every program is started) is then read once, and children of a fork storm that exit at once
+# are never read. Namespaces living less than this may be missed.
 READ_DELAY = 0.002
 _KNOWN_LIMIT = 1 << 18  # remembered processes before the memory is cleared (re-read then)
 _IDLE_WAKE = 0.25  # seconds between wake-ups when no event comes (to notice a stop)
@@ -215,19 +216,21 @@ class EventListener:
     def _loop(self) -> None:
         connector = self._connector
         assert connector is not None
-        # pid → (timestamp_ns of its first event, parent pid or 0), oldest first
-        pending: OrderedDict[int, tuple[int, int]] = OrderedDict()
+        # pid → (timestamp_ns of its first event, parent pid or 0, when to read it), oldest
+        # first. A fork is read READ_DELAY after it happened, an exec at once (a process is
+        # rarely exec'd twice in a row); an entry waits at most for the forks ahead of it.
+        pending: OrderedDict[int, tuple[int, int, int]] = OrderedDict()
         counts = self._counts
         sink = self._sink
         known = self._known
-        exit_kind = EventKind.EXIT
+        exit_kind, fork_kind = EventKind.EXIT, EventKind.FORK
         delay_ns = int(self._read_delay * 1e9)
         next_check: float | None = None
         while not self._stopping.is_set():
             wait = _IDLE_WAKE
             if pending:
-                head_ns = next(iter(pending.values()))[0]
-                wait = min(wait, max(0.0, (head_ns + delay_ns - time.monotonic_ns()) / 1e9))
+                head_due = next(iter(pending.values()))[2]
+                wait = min(wait, max(0.0, (head_due - time.monotonic_ns()) / 1e9))
             if next_check is not None:
                 wait = min(wait, max(0.0, next_check - time.time()))
             try:
@@ -243,14 +246,16 @@ class EventListener:
                     known.pop(event.pid, None)
                     sink.process_exited(event.pid, event.timestamp_ns / 1e9 + offset)
                 elif event.pid not in pending:
-                    pending[event.pid] = (event.timestamp_ns, event.parent)
+                    ts = event.timestamp_ns
+                    due = ts + delay_ns if event.kind is fork_kind else ts
+                    pending[event.pid] = (ts, event.parent, due)
                     if len(pending) > self._queue_size:
                         pending.popitem(last=False)
                         self._dropped += 1
-            due_ns = time.monotonic_ns() - delay_ns
+            now_ns = time.monotonic_ns()
             for _ in range(min(READS, len(pending))):
-                pid, (ts, parent) = next(iter(pending.items()))
-                if ts > due_ns:
+                pid, (ts, parent, due) = next(iter(pending.items()))
+                if due > now_ns:
                     break
                 del pending[pid]
                 self._read(pid, parent, ts / 1e9 + offset)
@@ -262,7 +267,7 @@ class EventListener:
                     self._run_checks(time.time())
                     next_check = sink.next_check_at()
 
-    def _events_lost(self, pending: OrderedDict[int, tuple[int, int]]) -> None:
+    def _events_lost(self, pending: OrderedDict[int, tuple[int, int, int]]) -> None:
         self._lost += 1
         self._revision += 1
         pending.clear()

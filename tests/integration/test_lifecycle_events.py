@@ -307,3 +307,22 @@ def test_outside_the_initial_network_namespace_the_reason_says_so() -> None:
         check=True,
     )
     assert "network namespace" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_full_socket_buffer_reports_lost_events() -> None:
+    from ns_exporter.proc_connector import EventsLostError, ProcConnector
+
+    connector = ProcConnector.open(rcvbuf=4096)
+    try:
+        # Nobody reads while a few hundred processes start and exit: the kernel drops events.
+        burst = subprocess.run(
+            ["sh", "-c", "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done"],
+            timeout=60,
+            check=True,
+        )
+        assert burst.returncode == 0
+        with pytest.raises(EventsLostError):
+            for _ in range(1000):
+                connector.receive(256)
+    finally:
+        connector.close()
