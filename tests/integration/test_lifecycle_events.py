@@ -7,21 +7,18 @@ counters show between scans comes from the event listener.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
-from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import Exporter, parse_samples, run_exporter, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -34,92 +31,28 @@ LIFETIME = 0.1  # seconds each namespace lives
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@dataclass
-class Exporter:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    url: str
-
-    def scrape(self) -> Samples:
-        response = requests.get(f"{self.url}/metrics", timeout=10)
-        response.raise_for_status()
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(response.text)
-            for s in family.samples
-        }
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS line")
+def scrape(exporter: Exporter) -> Samples:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for s in parse_samples(exporter.metrics_text())
+    }
 
 
-def _wait_for(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def rss_kib(exporter: Exporter) -> int:
+    for line in Path(f"/proc/{exporter.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS line")
 
 
 @contextmanager
 def exporter(*flags: str, wrapper: tuple[str, ...] = ()) -> Iterator[Exporter]:
-    """The real exporter on an ephemeral port, stopped and reaped afterwards."""
-    with tempfile.TemporaryDirectory(prefix="ns-lifecycle-") as tmp:
-        log_path = Path(tmp) / "exporter.log"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        command = [
-            *wrapper,
-            sys.executable,
-            "-m",
-            "ns_exporter",
-            "--scan.interval=30s",
-            "--web.listen-address=127.0.0.1:0",
-            "--log.format=logfmt",
-            *flags,
-        ]
-        with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(
-                command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=tmp
-            )
-        try:
-            port: list[str] = []
-
-            def listening() -> bool:
-                assert process.poll() is None, log_path.read_text()
-                found = re.search(r"event=listening .*address=127\.0\.0\.1:(\d+)", _read(log_path))
-                if found:
-                    port.append(found.group(1))
-                return bool(found)
-
-            _wait_for(listening, 30, "the exporter to listen")
-            url = f"http://127.0.0.1:{port[0]}"
-
-            def ready() -> bool:
-                try:
-                    return requests.get(f"{url}/-/ready", timeout=5).status_code == 200
-                except requests.RequestException:
-                    return False
-
-            _wait_for(ready, 30, "the first scan")
-            yield Exporter(process, log_path, url)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
+    """The real exporter with a 30 s scan interval, stopped and reaped afterwards."""
+    with (
+        tempfile.TemporaryDirectory(prefix="ns-lifecycle-") as tmp,
+        run_exporter("--scan.interval=30s", *flags, tmp_dir=tmp, preexec=wrapper) as running,
+    ):
+        yield running
 
 
 def churn(count: int, spread: float, lifetime: float) -> None:
@@ -156,16 +89,16 @@ def test_short_lived_namespaces_between_scans_are_counted() -> None:
         exporter() as events,
         exporter("--no-events.enabled") as polling,
     ):
-        assert events.scrape()[("ns_exporter_event_listener_up", ())] == 1.0
+        assert scrape(events)[("ns_exporter_event_listener_up", ())] == 1.0
         assert "event=event_listener_started" in events.log()
-        assert polling.scrape()[("ns_exporter_event_listener_up", ())] == 0.0
+        assert scrape(polling)[("ns_exporter_event_listener_up", ())] == 0.0
         assert "event=event_listener_disabled" in polling.log()
-        before_events, before_polling = events.scrape(), polling.scrape()
+        before_events, before_polling = scrape(events), scrape(polling)
 
         churn(CHURN_COUNT, CHURN_SPREAD, LIFETIME)
 
         def all_counted() -> bool:
-            after = events.scrape()
+            after = scrape(events)
             return all(
                 delta(after, before_events, f"ns_namespaces_{what}_total", ns_type=t)
                 >= CHURN_COUNT - 1
@@ -173,8 +106,8 @@ def test_short_lived_namespaces_between_scans_are_counted() -> None:
                 for what in ("created", "destroyed")
             )
 
-        _wait_for(all_counted, 20, "created and destroyed to count the short-lived namespaces")
-        after = events.scrape()
+        wait_for(all_counted, timeout=20)  # created and destroyed counted the short-lived ones
+        after = scrape(events)
         for ns_type in CHURN_TYPES:
             sub_second = delta(
                 after,
@@ -188,7 +121,7 @@ def test_short_lived_namespaces_between_scans_are_counted() -> None:
 
         # Polling alone (documented, not a failure): with a 30 s interval and namespaces that
         # live 0.1 s, no scan ran while any of them existed.
-        polled = polling.scrape()
+        polled = scrape(polling)
         seen = {
             t: delta(polled, before_polling, "ns_namespaces_created_total", ns_type=t)
             for t in CHURN_TYPES
@@ -240,8 +173,8 @@ def forker(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_fork_storm_keeps_memory_bounded_and_scrapes_answered(forker: Path) -> None:
     with exporter() as events:
-        before = events.scrape()
-        rss_before = events.rss_kib()
+        before = scrape(events)
+        rss_before = rss_kib(events)
         # Two forkers, each in a uts namespace of its own created after the exporter started:
         # every child is a member of a namespace the listener follows. They storm until the
         # exporter has answered SCRAPES_DURING_STORM scrapes (a failed or timed-out one raises).
@@ -253,14 +186,14 @@ def test_fork_storm_keeps_memory_bounded_and_scrapes_answered(forker: Path) -> N
             time.sleep(1.0)
             for _ in range(SCRAPES_DURING_STORM):
                 assert all(s.poll() is None for s in stormers), "a forker stopped early"
-                events.scrape()
+                scrape(events)
                 time.sleep(0.5)
         finally:
             for s in stormers:
                 s.kill()
                 s.wait()
-        after = events.scrape()
-        rss_after = events.rss_kib()
+        after = scrape(events)
+        rss_after = rss_kib(events)
         received = delta(after, before, "ns_exporter_events_total", event="fork")
         dropped = delta(after, before, "ns_exporter_events_dropped_total")
         lost = delta(after, before, "ns_exporter_events_lost_total")
@@ -274,16 +207,16 @@ def test_fork_storm_keeps_memory_bounded_and_scrapes_answered(forker: Path) -> N
 
         def settled() -> bool:  # both forker namespaces counted destroyed once they exited
             return (
-                delta(events.scrape(), before, "ns_namespaces_destroyed_total", ns_type="uts") >= 2
+                delta(scrape(events), before, "ns_namespaces_destroyed_total", ns_type="uts") >= 2
             )
 
-        _wait_for(settled, 20, "the forkers' uts namespaces to be counted destroyed")
+        wait_for(settled, timeout=20)  # the forkers' uts namespaces counted destroyed
 
 
 def test_outside_the_initial_pid_namespace_it_falls_back_to_polling() -> None:
     wrapper = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
     with exporter(wrapper=wrapper) as contained:
-        assert contained.scrape()[("ns_exporter_event_listener_up", ())] == 0.0
+        assert scrape(contained)[("ns_exporter_event_listener_up", ())] == 0.0
         log = contained.log()
         assert "event=event_listener_unavailable" in log
         assert "polling only" in log
