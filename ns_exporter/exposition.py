@@ -9,13 +9,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     InfoMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
 
+from ns_exporter.lifecycle import LifecycleTotals
 from ns_exporter.model import NS_TYPES, Namespace, NsKey, SkipReason
-from ns_exporter.state import BuildInfo, State
+from ns_exporter.state import BuildInfo, EventStats, State
 
 INFO_LABELS: tuple[str, ...] = (
     "ns_type",
@@ -95,7 +97,9 @@ class Exposition:
         kept, dropped = select_series(state, self.max_series)
         yield from _inventory(state, kept)
         yield from _policy(state, kept)
+        yield from _lifecycle(state.lifecycle)
         yield from _exporter(state, self.build, dropped)
+        yield from _event_listener(state.events)
 
 
 def _inventory(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
@@ -178,6 +182,66 @@ def _policy(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
             "Time of the last successful load of the config file.",
             value=config.last_success,
         )
+
+
+def _lifecycle(totals: LifecycleTotals) -> Iterator[Metric]:
+    created = CounterMetricFamily(
+        "ns_namespaces_created",
+        "Namespaces created since the exporter started (those present at its first scan are "
+        "the baseline), seen by scans or, between scans, by process events.",
+        labels=["ns_type"],
+    )
+    destroyed = CounterMetricFamily(
+        "ns_namespaces_destroyed",
+        "Namespaces destroyed since the exporter started.",
+        labels=["ns_type"],
+    )
+    lifetimes = HistogramMetricFamily(
+        "ns_namespace_lifetime_seconds",
+        "Lifetime of destroyed namespaces, from the creation estimate to the exit of the last "
+        "known process (or the last time the namespace was seen).",
+        labels=["ns_type"],
+    )
+    bounds = [repr(float(bound)) for bound in totals.bounds]  # le="0.01" ... "604800.0"
+    for ns_type in NS_TYPES:
+        created.add_metric([ns_type.value], totals.created[ns_type])
+        destroyed.add_metric([ns_type.value], totals.destroyed[ns_type])
+        hist = totals.lifetimes[ns_type]
+        buckets = [*zip(bounds, hist.cumulative, strict=True), ("+Inf", hist.count)]
+        lifetimes.add_metric([ns_type.value], buckets, hist.sum)
+    yield created
+    yield destroyed
+    yield lifetimes
+
+
+def _event_listener(events: EventStats) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "ns_exporter_event_listener_up",
+        "1 while the process event listener runs; 0 when disabled or unavailable (polling only: "
+        "namespaces that live less than a scan interval are missed).",
+        value=1.0 if events.up else 0.0,
+    )
+    received = CounterMetricFamily(
+        "ns_exporter_events",
+        "Process events received from the kernel's proc connector, by event "
+        "(fork of a process, exec, exit of a process; threads are filtered out).",
+        labels=["event"],
+    )
+    for event, count in events.events.items():
+        received.add_metric([event], count)
+    yield received
+    yield CounterMetricFamily(
+        "ns_exporter_events_lost",
+        "Times the kernel dropped process events because the listener's socket buffer was "
+        "full (ENOBUFS); each one triggers a full rescan.",
+        value=events.lost,
+    )
+    yield CounterMetricFamily(
+        "ns_exporter_events_dropped",
+        "Processes whose namespaces were not read because the listener's bounded work queue "
+        "was full (fork storm); the oldest queued reads are dropped first.",
+        value=events.dropped,
+    )
 
 
 def _exporter(state: State, build: BuildInfo, dropped: int) -> Iterator[Metric]:

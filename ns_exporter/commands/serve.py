@@ -41,7 +41,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     probes = ProbeService.build(probe_settings) if settings.probe_enabled else None
     extra = (probes.periodic,) if probes is not None and probes.periodic is not None else ()
     agent = wiring.build_agent(
-        settings, with_process_metrics=True, extra_collectors=extra, config=reloader
+        settings,
+        with_process_metrics=True,
+        extra_collectors=extra,
+        config=reloader,
+        with_events=True,
     )
     # A reload (good or bad) rescans at once, so the policy and its status show without delay.
     reloader.on_reload(lambda _status: agent.request_scan())

@@ -27,16 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Families of SPEC.md that the exporter on this branch does not expose yet. Each is a strict
 # xfail in test_dashboard_family_is_exposed: once a family appears, that test fails until it is
 # removed from here, and from then on every query that uses it must return data.
-NOT_EXPOSED_YET: dict[str, str] = {
-    "ns_namespaces_created_total": "lifecycle",
-    "ns_namespaces_destroyed_total": "lifecycle",
-    "ns_namespace_lifetime_seconds_bucket": "lifecycle",
-    "ns_namespace_lifetime_seconds_sum": "lifecycle",
-    "ns_namespace_lifetime_seconds_count": "lifecycle",
-    "ns_exporter_event_listener_up": "event listener",
-    "ns_exporter_events_total": "event listener",
-    "ns_exporter_events_lost_total": "event listener",
-}
+NOT_EXPOSED_YET: dict[str, str] = {}
 
 # Expects every namespace a process lives in: the test's bind-mounted netns is unexpected.
 # Probes pid isolation every 2 s, for the periodic-probe panels.
