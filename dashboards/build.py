@@ -977,6 +977,34 @@ def exporter_panels(by: str) -> list[tuple[Json, int, int]]:
 # --- the dashboards -----------------------------------------------------------------------
 
 
+def add_common_rows(g: Grid, instance_link: bool) -> None:
+    """The rows both dashboards share: lifecycle, unexpected/leaked, limits, probe, exporter."""
+    g.row("Lifecycle")
+    for p in created_destroyed():
+        g.add(p, 8, 8)
+    g.add(lifetime_quantiles(), 8, 8)
+    g.add(lifetime_heatmap(), 12, 8)
+    g.add(average_lifetime(), 12, 8)
+
+    g.row("Unexpected and leaked namespaces")
+    g.add(unexpected_by_type(), 12, 7)
+    g.add(without_processes_by_type(), 12, 7)
+    g.add(unexpected_table(instance_link=instance_link), 12, 8)
+    g.add(leaks_table(instance_link=instance_link), 12, 8)
+
+    g.row("Limits")
+    g.add(limit_usage(), 12, 7)
+    g.add(limit_headroom(), 12, 7)
+
+    g.row("Probe")
+    for p, w, h in probe_panels():
+        g.add(p, w, h)
+
+    g.row("Exporter")
+    for p, w, h in exporter_panels("instance"):
+        g.add(p, w, h)
+
+
 def overview() -> Json:
     g = Grid()
     g.row("Summary")
@@ -1048,30 +1076,7 @@ def overview() -> Json:
     g.add(top_namespaces(20, instance_link=True), 16, 10)
     g.add(avg_processes_per_namespace(), 8, 10)
 
-    g.row("Lifecycle")
-    for p in created_destroyed():
-        g.add(p, 8, 8)
-    g.add(lifetime_quantiles(), 8, 8)
-    g.add(lifetime_heatmap(), 12, 8)
-    g.add(average_lifetime(), 12, 8)
-
-    g.row("Unexpected and leaked namespaces")
-    g.add(unexpected_by_type(), 12, 7)
-    g.add(without_processes_by_type(), 12, 7)
-    g.add(unexpected_table(instance_link=True), 12, 8)
-    g.add(leaks_table(instance_link=True), 12, 8)
-
-    g.row("Limits")
-    g.add(limit_usage(), 12, 7)
-    g.add(limit_headroom(), 12, 7)
-
-    g.row("Probe")
-    for p, w, h in probe_panels():
-        g.add(p, w, h)
-
-    g.row("Exporter")
-    for p, w, h in exporter_panels("instance"):
-        g.add(p, w, h)
+    add_common_rows(g, instance_link=True)
     g.add(build_info_table(), 24, 5)
 
     return dashboard(
@@ -1279,30 +1284,7 @@ def host() -> Json:
         8,
     )
 
-    g.row("Lifecycle")
-    for p in created_destroyed():
-        g.add(p, 8, 8)
-    g.add(lifetime_quantiles(), 8, 8)
-    g.add(lifetime_heatmap(), 12, 8)
-    g.add(average_lifetime(), 12, 8)
-
-    g.row("Unexpected and leaked namespaces")
-    g.add(unexpected_by_type(), 12, 7)
-    g.add(without_processes_by_type(), 12, 7)
-    g.add(unexpected_table(instance_link=False), 12, 8)
-    g.add(leaks_table(instance_link=False), 12, 8)
-
-    g.row("Limits")
-    g.add(limit_usage(), 12, 7)
-    g.add(limit_headroom(), 12, 7)
-
-    g.row("Probe")
-    for p, w, h in probe_panels():
-        g.add(p, w, h)
-
-    g.row("Exporter")
-    for p, w, h in exporter_panels("instance"):
-        g.add(p, w, h)
+    add_common_rows(g, instance_link=False)
 
     return dashboard(
         "ns-exporter-host",
