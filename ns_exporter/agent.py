@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from prometheus_client.registry import Collector
 
 from ns_exporter.config_reload import ConfigReloader
-from ns_exporter.exposition import Exposition, render
+from ns_exporter.exposition import Exposition
+from ns_exporter.exposition_cache import CachedRenderer
 from ns_exporter.lifecycle import EMPTY_TOTALS, Lifecycle
 from ns_exporter.logs import get_logger
 from ns_exporter.model import Snapshot
@@ -61,9 +62,8 @@ class Agent:
     ) -> None:
         self._scanner = scanner
         self._config = config
-        self._exposition = exposition
+        self._renderer = CachedRenderer(exposition, extra_collectors)
         self._interval = interval
-        self._extra = tuple(extra_collectors)
         self._clock = clock
         self._totals = ExporterTotals()
         self._published: Published | None = None
@@ -122,7 +122,7 @@ class Agent:
 
     def _publish(self, state: State, revision: tuple[int, int]) -> Published:
         """Render and swap in (caller holds the publish lock)."""
-        body = render(self._exposition, state, self._extra)
+        body = self._renderer.render(state)
         published = Published(
             state, body, gzip.compress(body, compresslevel=5), revision, self._clock()
         )

@@ -95,38 +95,75 @@ class Exposition:
 
     def families(self, state: State) -> Iterator[Metric]:
         kept, dropped = select_series(state, self.max_series)
-        yield from _inventory(state, kept)
-        yield from _policy(state, kept)
+        yield from self.head(state)
+        yield from _per_namespace(kept)
+        yield from self.between(state)
+        yield from _flagged(state, kept)
+        yield from self.tail(state, dropped)
+
+    def between(self, state: State) -> Iterator[Metric]:
+        """The families between the per-namespace ones and ns_namespace_unexpected."""
+        yield from _limits(state)
+        yield from _unexpected_per_type(state)
+
+    def head(self, state: State) -> Iterator[Metric]:
+        """The families before the per-namespace ones."""
+        return _per_type(state)
+
+    def tail(self, state: State, dropped: int) -> Iterator[Metric]:
+        """The families after ns_namespace_unexpected."""
+        yield from _config(state)
         yield from _lifecycle(state.lifecycle)
         yield from _exporter(state, self.build, dropped)
         yield from _event_listener(state.events)
 
 
-def _inventory(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
-    snap = state.snapshot
+def _per_type(state: State) -> Iterator[Metric]:
     per_type = GaugeMetricFamily(
         "ns_namespaces", "Namespaces present at the last scan, per type.", labels=["ns_type"]
     )
-    for ns_type, count in snap.counts_by_type().items():
+    for ns_type, count in state.snapshot.counts_by_type().items():
         per_type.add_metric([ns_type.value], count)
     yield per_type
 
-    processes = GaugeMetricFamily(
+
+def processes_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
         "ns_namespace_processes",
         "Processes in the namespace (0 when only a bind mount or a file descriptor holds it).",
         labels=["ns_type", "ns_inode"],
     )
-    info = InfoMetricFamily(
+
+
+def info_family() -> InfoMetricFamily:
+    return InfoMetricFamily(
         "ns_namespace",
         "Namespace identity: lowest pid and its command, owner, holder, parents and attribution.",
         labels=list(INFO_LABELS),
     )
-    created = GaugeMetricFamily(
+
+
+def created_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
         "ns_namespace_created_timestamp_seconds",
         "Estimated creation time: earliest start time of any member process seen, "
         "or the time it was first seen when no process is in it.",
         labels=["ns_type", "ns_inode"],
     )
+
+
+def flagged_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "ns_namespace_unexpected",
+        "1 for each namespace that no expected: rule of the config file matches.",
+        labels=["ns_type", "ns_inode"],
+    )
+
+
+def _per_namespace(kept: Iterable[Namespace]) -> Iterator[Metric]:
+    processes = processes_family()
+    info = info_family()
+    created = created_family()
     for ns in kept:
         key = [ns.key.ns_type.value, str(ns.key.inode)]
         processes.add_metric(key, ns.processes)
@@ -136,19 +173,21 @@ def _inventory(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
     yield info
     yield created
 
+
+def _limits(state: State) -> Iterator[Metric]:
     limit = GaugeMetricFamily(
         "ns_namespace_limit",
         "Per-user limit on namespaces of this type (/proc/sys/user/max_TYPE_namespaces).",
         labels=["ns_type"],
     )
     for ns_type in NS_TYPES:
-        value = snap.limits.get(ns_type)
+        value = state.snapshot.limits.get(ns_type)
         if value is not None:
             limit.add_metric([ns_type.value], value)
     yield limit
 
 
-def _policy(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
+def _unexpected_per_type(state: State) -> Iterator[Metric]:
     counts = dict.fromkeys(NS_TYPES, 0)
     for key in state.unexpected:
         counts[key.ns_type] += 1
@@ -160,16 +199,17 @@ def _policy(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
     for ns_type, count in counts.items():
         per_type.add_metric([ns_type.value], count)
     yield per_type
-    flagged = GaugeMetricFamily(
-        "ns_namespace_unexpected",
-        "1 for each namespace that no expected: rule of the config file matches.",
-        labels=["ns_type", "ns_inode"],
-    )
+
+
+def _flagged(state: State, kept: Iterable[Namespace]) -> Iterator[Metric]:
+    flagged = flagged_family()
     for ns in kept:
         if ns.key in state.unexpected:
             flagged.add_metric([ns.key.ns_type.value, str(ns.key.inode)], 1)
     yield flagged
 
+
+def _config(state: State) -> Iterator[Metric]:
     config = state.config
     if config is not None:
         yield GaugeMetricFamily(
@@ -314,8 +354,19 @@ class _StateCollector(Collector):
         return self._exposition.families(self._state)
 
 
+class Families(Collector):
+    """A collector that yields given families (to render them with prometheus_client)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
 def render(exposition: Exposition, state: State, extra: Iterable[Collector] = ()) -> bytes:
-    """The text exposition (format 0.0.4) of a State, plus any extra collectors."""
+    """The text exposition (format 0.0.4) of a State, plus any extra collectors, built afresh
+    by prometheus_client (the reference for `exposition_cache.CachedRenderer`)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_StateCollector(exposition, state))
     for collector in extra:
