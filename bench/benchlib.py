@@ -51,14 +51,14 @@ def stop_on_sigterm() -> None:
 
 
 @contextlib.contextmanager
-def compiled_helpers() -> Iterator[Path]:
-    """The C helpers compiled with the system cc into a temporary directory."""
+def compiled_helpers(names: tuple[str, ...] = ("population", "walker")) -> Iterator[Path]:
+    """The C helpers (c/NAME.c) compiled with the system cc into a temporary directory."""
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise SystemExit(f"bench: no C compiler ({cc}); install gcc or set CC")
     with tempfile.TemporaryDirectory(prefix="ns-bench-") as tmp:
         out = Path(tmp)
-        for name in ("population", "walker"):
+        for name in names:
             subprocess.run(
                 [cc, "-O2", "-Wall", "-o", str(out / name), str(C_SOURCES / f"{name}.c")],
                 check=True,

@@ -7,7 +7,12 @@ NS_GET_ID) to a file, and exec `sleep LIFETIME`. Then:
 - capture: the real exporter (events on, debug log) runs during the load; a namespace is caught
   when the exporter logged it created (matched by its 64-bit id, else by inode) and destroyed;
 - cpu: the exporter runs the same load twice, listener on and off (info log); its user+system
-  CPU over the load window is read from /proc/PID/stat.
+  CPU over the load window is read from /proc/PID/stat;
+- floor: the same load once more under c/connector_floor.c, a minimal C listener, in two modes:
+  `recv` only receives the events, `links` also opens /proc/PID and readlinks the eight ns links
+  of every new or exec'ing process (the least any proc connector listener has to do to see a
+  namespace that lives between two scans). Its CPU is the floor of the mechanism: the
+  listener's figure is set against it as well as against polling.
 
 Needs root. Bounded in time (about 2 x duration x rates + capture runs) and cleans up every
 process it starts. Prints a table and writes JSON (default bench/out/lifecycle_capture.json).
@@ -34,6 +39,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402  (the bench directory is the script's own)
+
 CLONE_FLAGS = {"uts": 0x04000000, "ipc": 0x08000000, "net": 0x40000000, "cgroup": 0x02000000}
 NS_GET_ID = (2 << 30) | (8 << 16) | (0xB7 << 8) | 13
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -236,6 +244,8 @@ class Cpu:
     created_on: float = 0.0  # counter deltas (all activity on the host, for reference)
     created_off: float = 0.0
     events_on: float = 0.0  # process events the listener received during the window
+    floor_recv: float = 0.0  # CPU seconds of the C listener only receiving the events
+    floor_links: float = 0.0  # ... also reading the ns links of every new or exec'ing process
 
     @property
     def us_per_event(self) -> float:
@@ -245,6 +255,10 @@ class Cpu:
     @property
     def ratio(self) -> float:
         return self.seconds_on / self.seconds_off if self.seconds_off else float("inf")
+
+    @property
+    def ratio_to_floor(self) -> float:
+        return self.seconds_on / self.floor_links if self.floor_links else float("inf")
 
 
 @dataclass
@@ -323,6 +337,58 @@ def cpu_run(
     return cpu1 - cpu0, created, received
 
 
+def floor_run(
+    workdir: Path, helpers: Path, rate: float, mode: str, args: argparse.Namespace
+) -> float:
+    """CPU seconds of c/connector_floor.c (user+system) over the same load."""
+    record = workdir / f"floor-{rate}-{mode}.txt"
+    process = subprocess.Popen(
+        [str(helpers / "connector_floor"), "--mode", mode, "/proc"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        ready = process.stderr.readline().strip()
+        if ready != "ready":
+            raise RuntimeError(f"connector_floor did not start: {ready} {process.stderr.read()}")
+        run_driver(rate, args.duration, args.lifetime, args.types, record)
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        record.unlink(missing_ok=True)
+    _floor, _mode, _events, _reads, user, system = out.split()
+    return float(user) + float(system)
+
+
+def cpu_figures(workdir: Path, helpers: Path, rate: float, args: argparse.Namespace) -> Cpu:
+    """The four CPU runs of one rate, printed as they finish."""
+    on, created_on, events_on = cpu_run(workdir, rate, True, args)
+    off, created_off, _ = cpu_run(workdir, rate, False, args)
+    recv = floor_run(workdir, helpers, rate, "recv", args)
+    links = floor_run(workdir, helpers, rate, "links", args)
+    cpu = Cpu(rate, on, off, args.duration, created_on, created_off, events_on, recv, links)
+
+    def share(seconds: float) -> str:
+        return f"{seconds:.2f} s ({100 * seconds / args.duration:.1f}% of a core)"
+
+    print(
+        f"cpu     {rate:>5.0f}/s over {args.duration:.0f} s: listener on {share(on)}, "
+        f"off {share(off)}, ratio on/off {cpu.ratio:.1f}x; "
+        f"C floor: receive only {share(recv)}, receive + links {share(links)}, "
+        f"listener / C floor {cpu.ratio_to_floor:.1f}x, floor / off "
+        f"{links / off if off else float('inf'):.1f}x; "
+        f"{cpu.us_per_event:.0f} us per event ({events_on:.0f} events); "
+        f"created_total grew {created_on:.0f} (on) vs {created_off:.0f} (off)",
+        flush=True,
+    )
+    return cpu
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="10,100,500", help="namespaces per second")
@@ -364,25 +430,16 @@ def main() -> int:
                 flush=True,
             )
         if not args.skip_cpu:
-            for rate in rates:
-                on, created_on, events_on = cpu_run(workdir, rate, True, args)
-                off, created_off, _ = cpu_run(workdir, rate, False, args)
-                cpu = Cpu(rate, on, off, args.duration, created_on, created_off, events_on)
-                report.cpus.append(cpu)
-                print(
-                    f"cpu     {rate:>5.0f}/s over {args.duration:.0f} s: listener on "
-                    f"{on:.2f} s ({100 * on / args.duration:.1f}% of a core), off {off:.2f} s "
-                    f"({100 * off / args.duration:.1f}%), ratio {cpu.ratio:.1f}x, "
-                    f"{cpu.us_per_event:.0f} us per event ({events_on:.0f} events); "
-                    f"created_total grew {created_on:.0f} (on) vs {created_off:.0f} (off)",
-                    flush=True,
-                )
+            with benchlib.compiled_helpers(("connector_floor",)) as helpers:
+                for rate in rates:
+                    report.cpus.append(cpu_figures(workdir, helpers, rate, args))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = asdict(report)
     for cpu, entry in zip(report.cpus, data["cpus"], strict=True):
         entry["ratio"] = cpu.ratio
         entry["us_per_event"] = cpu.us_per_event
+        entry["ratio_to_floor"] = cpu.ratio_to_floor
     for capture, entry in zip(report.captures, data["captures"], strict=True):
         entry["percent"] = capture.percent
     data["loadavg_after"] = Path("/proc/loadavg").read_text().strip()

@@ -52,6 +52,10 @@ READS = 32
 # every program is started) is then read once, and children of a fork storm that exit at once
 # are never read. Namespaces living less than this may be missed.
 READ_DELAY = 0.002
+# While events flow, two rounds are at least this far apart: a burst (fork, exec, the exits of
+# a job) is received and read in one wake-up instead of one wake-up per event. Waking up costs
+# more than most events (a poll and a context switch); this bounds it to 1 / BATCH per second.
+BATCH = 0.005
 _KNOWN_LIMIT = 1 << 18  # remembered processes before the memory is cleared (re-read then)
 _IDLE_WAKE = 0.25  # seconds between wake-ups when no event comes (to notice a stop)
 
@@ -95,6 +99,7 @@ class EventListener:
         on_lost: Callable[[], None] = lambda: None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         read_delay: float = READ_DELAY,
+        batch: float = BATCH,
         connect: ConnectorFactory = ProcConnector.open,
         checker_factory: Callable[[], HandleChecker] | None = HandleChecker,
     ) -> None:
@@ -105,6 +110,7 @@ class EventListener:
         self.on_lost = on_lost
         self._queue_size = queue_size
         self._read_delay = read_delay
+        self._batch = batch
         self._connect = connect
         self._checker_factory = checker_factory
         self._checker: HandleChecker | None = None
@@ -226,7 +232,13 @@ class EventListener:
         exit_kind, fork_kind = EventKind.EXIT, EventKind.FORK
         delay_ns = int(self._read_delay * 1e9)
         next_check: float | None = None
+        batch = self._batch
+        round_started = 0.0
         while not self._stopping.is_set():
+            if batch > 0:
+                gap = round_started + batch - time.monotonic()
+                if gap > 0:
+                    time.sleep(gap)
             wait = _IDLE_WAKE
             if pending:
                 head_due = next(iter(pending.values()))[2]
@@ -239,6 +251,8 @@ class EventListener:
                 self._events_lost(pending)
                 continue
             offset = time.time() - time.monotonic()  # CLOCK_MONOTONIC ns → unix seconds
+            if events:
+                round_started = time.monotonic()
             for event in events:
                 counts[event.kind] += 1
                 if event.kind is exit_kind:

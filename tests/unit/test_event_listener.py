@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from ns_exporter.events import EventListener
@@ -33,12 +34,14 @@ class ScriptedConnector:
         self._steps = list(steps)
         self._stop = stop
         self.closed = False
+        self.calls: list[tuple[float, int]] = []  # (monotonic time, events handed out)
 
     def receive(self, max_datagrams: int = 64, timeout: float = 0.0) -> list[ProcEvent]:
         if not self._steps:
             self._stop()
             return []
         step = self._steps[0]
+        self.calls.append((time.monotonic(), 0 if isinstance(step, Exception) else len(step)))
         if isinstance(step, Exception):
             self._steps.pop(0)
             raise step
@@ -123,6 +126,8 @@ def run(
     sink: RecordingSink,
     queue_size: int = 4096,
     on_lost: Callable[[], None] = lambda: None,
+    batch: float = 0.0,
+    connectors: list[ScriptedConnector] | None = None,
 ) -> EventListener:
     holder: list[EventListener] = []
 
@@ -130,6 +135,8 @@ def run(
         holder[0]._stopping.set()
 
     connector = ScriptedConnector(steps, stop)
+    if connectors is not None:
+        connectors.append(connector)
 
     def connect() -> ProcConnector:
         return connector  # type: ignore[return-value]
@@ -140,6 +147,7 @@ def run(
         has_ns_id=True,
         on_lost=on_lost,
         queue_size=queue_size,
+        batch=batch,
         connect=connect,
         checker_factory=None,
     )
@@ -177,6 +185,24 @@ def test_fork_storm_is_bounded_by_the_queue_and_counted() -> None:
     assert len(set(children_read)) == len(children_read)
     assert stats.events["fork"] == storm
     assert not stats.up  # stopped
+
+
+def test_while_events_flow_rounds_are_a_batch_apart() -> None:
+    """A steady trickle of events is received in rounds at least `batch` apart (one wake-up
+    per batch, not per event); nothing is lost by waiting."""
+    pids = range(100, 120)
+    proc = FakeProc({1: HOST, **{pid: HOST for pid in pids}})
+    sink = RecordingSink()
+    connectors: list[ScriptedConnector] = []
+    listener = run(
+        [[fork(1, pid)] for pid in pids], proc, sink, batch=0.02, connectors=connectors
+    )
+    with_events = [at for at, count in connectors[0].calls if count]
+    assert len(with_events) == len(pids)
+    gaps = [later - earlier for earlier, later in zip(with_events, with_events[1:], strict=False)]
+    assert min(gaps) >= 0.02
+    assert listener.stats().events["fork"] == len(pids)
+    assert sorted(set(proc.reads) - {1}) == list(pids)
 
 
 def test_light_load_drops_nothing() -> None:
