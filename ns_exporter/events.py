@@ -52,12 +52,18 @@ READS = 32
 # every program is started) is then read once, and children of a fork storm that exit at once
 # are never read. Namespaces living less than this may be missed.
 READ_DELAY = 0.002
-# While events flow, two rounds are at least this far apart: a burst (fork, exec, the exits of
-# a job) is received and read in one wake-up instead of one wake-up per event. Waking up costs
-# more than most events (a poll and a context switch); this bounds it to 1 / BATCH per second.
+# While events trickle in, two rounds are at least this far apart: a burst (fork, exec, the
+# exits of a job) is received and read in one wake-up instead of one wake-up per event. Waking
+# up costs more than most events (a poll and a context switch). Never applied with a backlog
+# (events left in the socket, or reads due): a process must be read before it exits.
 BATCH = 0.005
 _KNOWN_LIMIT = 1 << 18  # remembered processes before the memory is cleared (re-read then)
 _IDLE_WAKE = 0.25  # seconds between wake-ups when no event comes (to notice a stop)
+
+
+def _due(pending: OrderedDict[int, tuple[int, int, int]]) -> bool:
+    """Whether the oldest queued read is due now."""
+    return bool(pending) and next(iter(pending.values()))[2] <= time.monotonic_ns()
 
 
 class LifecycleSink(Protocol):
@@ -235,10 +241,10 @@ class EventListener:
         batch = self._batch
         round_started = 0.0
         while not self._stopping.is_set():
-            if batch > 0:
+            if batch > 0 and connector.drained and not _due(pending):
                 gap = round_started + batch - time.monotonic()
                 if gap > 0:
-                    time.sleep(gap)
+                    time.sleep(gap)  # nothing waits: let events gather (never with a backlog)
             wait = _IDLE_WAKE
             if pending:
                 head_due = next(iter(pending.values()))[2]

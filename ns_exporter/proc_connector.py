@@ -222,6 +222,8 @@ class ProcConnector:
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self.filtered = filtered
+        # Whether the last `receive` emptied the socket (False: events are still waiting).
+        self.drained = True
 
     @classmethod
     def open(cls, rcvbuf: int = DEFAULT_RCVBUF, ack_timeout: float = 2.0) -> ProcConnector:
@@ -289,15 +291,18 @@ class ProcConnector:
         Raises EventsLostError once after the kernel dropped events (ENOBUFS).
         """
         if timeout > 0 and not self._poll.poll(max(1, int(timeout * 1000))):
+            self.drained = True
             return []
         events: list[ProcEvent] = []
         recv_into = self._sock.recv_into
         buf, view = self._buf, self._view
         dontwait = socket.MSG_DONTWAIT
+        self.drained = False
         for _ in range(max_datagrams):
             try:
                 size = recv_into(buf, 0, dontwait)
             except BlockingIOError:
+                self.drained = True
                 break
             except OSError as err:
                 if err.errno == errno.ENOBUFS:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+
+import pytest
 
 from ns_exporter.events import EventListener
 from ns_exporter.lifecycle import LivenessCheck
@@ -30,7 +33,8 @@ class ScriptedConnector:
 
     filtered = True
 
-    def __init__(self, steps: list[Step], stop: Callable[[], None]) -> None:
+    def __init__(self, steps: list[Step], stop: Callable[[], None], drained: bool = True) -> None:
+        self.drained = drained  # as ProcConnector: False = events still wait in the socket
         self._steps = list(steps)
         self._stop = stop
         self.closed = False
@@ -128,13 +132,14 @@ def run(
     on_lost: Callable[[], None] = lambda: None,
     batch: float = 0.0,
     connectors: list[ScriptedConnector] | None = None,
+    drained: bool = True,
 ) -> EventListener:
     holder: list[EventListener] = []
 
     def stop() -> None:
         holder[0]._stopping.set()
 
-    connector = ScriptedConnector(steps, stop)
+    connector = ScriptedConnector(steps, stop, drained)
     if connectors is not None:
         connectors.append(connector)
 
@@ -194,15 +199,34 @@ def test_while_events_flow_rounds_are_a_batch_apart() -> None:
     proc = FakeProc({1: HOST, **{pid: HOST for pid in pids}})
     sink = RecordingSink()
     connectors: list[ScriptedConnector] = []
-    listener = run(
-        [[fork(1, pid)] for pid in pids], proc, sink, batch=0.02, connectors=connectors
-    )
+    listener = run([[fork(1, pid)] for pid in pids], proc, sink, batch=0.02, connectors=connectors)
     with_events = [at for at, count in connectors[0].calls if count]
     assert len(with_events) == len(pids)
-    gaps = [later - earlier for earlier, later in zip(with_events, with_events[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(with_events)]
     assert min(gaps) >= 0.02
     assert listener.stats().events["fork"] == len(pids)
     assert sorted(set(proc.reads) - {1}) == list(pids)
+
+
+def test_with_a_backlog_rounds_follow_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events still waiting in the socket are never left there to gather: a process must be
+    read before it exits."""
+    sleeps: list[float] = []
+    real_sleep = time.sleep
+
+    def recording_sleep(seconds: float) -> None:
+        if threading.current_thread().name == "ns-events":
+            sleeps.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", recording_sleep)
+    pids = range(100, 110)
+    proc = FakeProc({1: HOST, **{pid: HOST for pid in pids}})
+    steps: list[Step] = [[fork(1, pid)] for pid in pids]
+    run(steps, proc, RecordingSink(), batch=0.05, drained=False)
+    assert sleeps == []
+    run(steps, proc, RecordingSink(), batch=0.05, drained=True)
+    assert len(sleeps) == len(pids)  # before every receive after one that brought events
 
 
 def test_light_load_drops_nothing() -> None:
