@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -337,13 +338,20 @@ def cpu_run(
     return cpu1 - cpu0, created, received
 
 
-def floor_run(
-    workdir: Path, helpers: Path, rate: float, mode: str, args: argparse.Namespace
-) -> float:
-    """CPU seconds of c/connector_floor.c (user+system) over the same load."""
-    record = workdir / f"floor-{rate}-{mode}.txt"
+@dataclass(frozen=True)
+class Floor:
+    """What c/connector_floor.c reports when stopped."""
+
+    mode: str
+    events: int
+    reads: int
+    cpu_seconds: float  # user + system
+
+
+def measure_floor(binary: Path, mode: str, load: Callable[[], object]) -> Floor:
+    """Run the C floor listener (`recv` or `links`) around `load()`; stop it and parse it."""
     process = subprocess.Popen(
-        [str(helpers / "connector_floor"), "--mode", mode, "/proc"],
+        [str(binary), "--mode", mode, "/proc"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -353,16 +361,35 @@ def floor_run(
         ready = process.stderr.readline().strip()
         if ready != "ready":
             raise RuntimeError(f"connector_floor did not start: {ready} {process.stderr.read()}")
-        run_driver(rate, args.duration, args.lifetime, args.types, record)
+        load()
         process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=15)
+        out, err = process.communicate(timeout=15)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"connector_floor failed ({process.returncode}): {err}")
+    name, shown_mode, events, reads, user, system = out.split()
+    if (name, shown_mode) != ("floor", mode):
+        raise RuntimeError(f"connector_floor printed {out!r}")
+    return Floor(mode, int(events), int(reads), float(user) + float(system))
+
+
+def floor_run(
+    workdir: Path, helpers: Path, rate: float, mode: str, args: argparse.Namespace
+) -> float:
+    """CPU seconds of c/connector_floor.c over the same load as the exporter's runs."""
+    record = workdir / f"floor-{rate}-{mode}.txt"
+    try:
+        floor = measure_floor(
+            helpers / "connector_floor",
+            mode,
+            lambda: run_driver(rate, args.duration, args.lifetime, args.types, record),
+        )
+    finally:
         record.unlink(missing_ok=True)
-    _floor, _mode, _events, _reads, user, system = out.split()
-    return float(user) + float(system)
+    return floor.cpu_seconds
 
 
 def cpu_figures(workdir: Path, helpers: Path, rate: float, args: argparse.Namespace) -> Cpu:

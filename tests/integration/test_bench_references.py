@@ -7,14 +7,17 @@ reference that a figure in the README is set against still builds and still sees
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+import lifecycle_capture  # noqa: E402  (a script of bench/, not a package)
+
 C_SOURCES = sorted((REPO / "bench" / "c").glob("*.c"))
 CC = shutil.which("cc") or shutil.which("gcc")
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler (apt-get install gcc)")
@@ -44,30 +47,18 @@ def test_bench_reference_compiles_without_warnings(source: Path) -> None:
 @pytest.mark.root
 @pytest.mark.parametrize("mode", ["recv", "links"])
 def test_connector_floor_sees_forks_and_execs(mode: str) -> None:
-    """The C floor of the event listener receives the events of processes we start, and in
-    `links` mode reads the links of each new or exec'ing one."""
+    """The C floor of the event listener, run as bench/lifecycle_capture.py runs it, receives
+    the events of processes we start, and in `links` mode reads the links of each new or
+    exec'ing one."""
+
+    def load() -> None:
+        for _ in range(20):
+            subprocess.run(["true"], check=True)  # a fork and an exec each
+
     with tempfile.TemporaryDirectory(prefix="ns-bench-cc-") as tmp:
         binary = compile_c(REPO / "bench" / "c" / "connector_floor.c", Path(tmp))
-        floor = subprocess.Popen(
-            [str(binary), "--mode", mode, "/proc"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert floor.stderr is not None
-            assert floor.stderr.readline().strip() == "ready"
-            for _ in range(20):
-                subprocess.run(["true"], check=True)  # a fork and an exec each
-            floor.send_signal(signal.SIGTERM)
-            out, err = floor.communicate(timeout=15)
-        finally:
-            if floor.poll() is None:
-                floor.kill()
-                floor.wait()
-    assert floor.returncode == 0, err
-    name, shown_mode, events, reads, user, system = out.split()
-    assert (name, shown_mode) == ("floor", mode)
-    assert int(events) >= 60  # fork, exec and exit of each of the 20
-    assert (int(reads) >= 40) if mode == "links" else (int(reads) == 0)
-    assert float(user) >= 0 and float(system) >= 0
+        floor = lifecycle_capture.measure_floor(binary, mode, load)
+    assert floor.mode == mode
+    assert floor.events >= 60  # fork, exec and exit of each of the 20
+    assert (floor.reads >= 40) if mode == "links" else (floor.reads == 0)
+    assert floor.cpu_seconds >= 0
