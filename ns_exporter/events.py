@@ -3,7 +3,8 @@ feeds what it sees to the lifecycle bookkeeping, so that namespaces that live le
 interval are still counted as created and destroyed.
 
 One thread does everything, in this order, again and again:
-1. receive a batch of events from the proc connector (waiting only when nothing is due);
+1. receive a batch of events from the proc connector (waiting only when nothing is due; while
+   events trickle in, rounds are at least BATCH apart so that one wake-up serves several);
 2. exits are handed on at once (cheap dictionary work); a fork or exec only puts its pid in a
    bounded work queue (pid → time of its first event, so a fork followed by an exec is read
    once). When the queue is full the oldest entry is dropped and counted, so a fork storm

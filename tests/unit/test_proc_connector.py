@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import struct
 
 import pytest
@@ -125,3 +126,23 @@ def test_filter_jumps_stay_inside_the_program() -> None:
             assert index + 1 + jt < len(program)
             assert index + 1 + jf < len(program)
     assert program[-1] == (0x06, 0, 0, 0)
+
+
+def test_receive_says_whether_the_socket_was_emptied() -> None:
+    """`drained` is what lets the listener wait for events to gather only without a backlog."""
+    ours, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    connector = pc.ProcConnector(ours, filtered=True)
+    try:
+        for pid in (11, 12, 13):
+            kernel.send(fork(1, pid))
+        first = connector.receive(max_datagrams=2, timeout=1.0)
+        assert [e.pid for e in first] == [11, 12]
+        assert not connector.drained
+        rest = connector.receive(max_datagrams=2, timeout=1.0)
+        assert [e.pid for e in rest] == [13]
+        assert connector.drained
+        assert connector.receive(max_datagrams=2, timeout=0.01) == []
+        assert connector.drained
+    finally:
+        ours.close()
+        kernel.close()
