@@ -171,6 +171,19 @@ def descendant(pid: int, comm: str, timeout: float = 10.0) -> int:
     return wait_for(find, timeout)
 
 
+# A user namespace owning a pid namespace (with its own /proc mount), its PID 1 sleeping.
+USER_OWNED_PID_NS = (
+    "unshare",
+    "--user",
+    "--map-root-user",
+    "--pid",
+    "--fork",
+    "--mount-proc",
+    "sleep",
+    "600",
+)
+
+
 @contextlib.contextmanager
 def spawned(command: Sequence[str]) -> Iterator[subprocess.Popen[bytes]]:
     """Run a command in its own process group; kill the whole group afterwards."""

@@ -37,7 +37,14 @@ from tests.e2e.stack import (
     leaf,
     run_prometheus,
 )
-from tests.helpers import Exporter, ns_inode, run_exporter, spawned, wait_for
+from tests.helpers import (
+    USER_OWNED_PID_NS,
+    Exporter,
+    ns_inode,
+    run_exporter,
+    spawned,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -131,20 +138,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = str(tmp_path_factory.mktemp("dashboards"))
     with contextlib.ExitStack() as stack:
         stack.enter_context(bound_netns(f"nsdash-{os.getpid()}"))
-        nested = stack.enter_context(
-            spawned(
-                [
-                    "unshare",
-                    "--user",
-                    "--map-root-user",
-                    "--pid",
-                    "--fork",
-                    "--mount-proc",
-                    "sleep",
-                    "600",
-                ]
-            )
-        )
+        nested = stack.enter_context(spawned(USER_OWNED_PID_NS))
         nested_pid = leaf(nested.pid, 1)
         policy = Path(tmp) / "policy.yml"
         policy.write_text(POLICY)

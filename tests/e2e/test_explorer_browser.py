@@ -19,7 +19,14 @@ import requests
 from playwright.sync_api import ConsoleMessage, Page, sync_playwright
 
 from tests.e2e.stack import NOT_EXPOSED_YET, POLICY, REPO, bound_netns, leaf
-from tests.helpers import Exporter, ns_inode, run_exporter, spawned, wait_for
+from tests.helpers import (
+    USER_OWNED_PID_NS,
+    Exporter,
+    ns_inode,
+    run_exporter,
+    spawned,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -67,20 +74,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
             )
         )
         # a user namespace owning a pid (and mnt) namespace
-        owned = stack.enter_context(
-            spawned(
-                [
-                    "unshare",
-                    "--user",
-                    "--map-root-user",
-                    "--pid",
-                    "--fork",
-                    "--mount-proc",
-                    "sleep",
-                    "600",
-                ]
-            )
-        )
+        owned = stack.enter_context(spawned(USER_OWNED_PID_NS))
         owned_leaf = leaf(owned.pid, 1)
         policy = Path(tmp) / "policy.yml"
         policy.write_text(POLICY)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ns_exporter.config_error import ConfigError
 from ns_exporter.config_file import ConfigFile, parse_config
+from tests.yaml_strategies import FUZZ, yaml_values
 
 FILE = "fuzz-config.yml"
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def loads_or_refuses(text: str) -> ConfigFile | None:
@@ -38,20 +38,8 @@ def test_arbitrary_text(text: str) -> None:
     loads_or_refuses(text)
 
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True)
-    | st.text(max_size=16)
-    | st.sampled_from(["net", "pid", "root", "process", "mount", "docker", "5s", "0", ".*", "("])
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
+values = yaml_values(
+    ["net", "pid", "root", "process", "mount", "docker", "5s", "0", ".*", "("], text_size=16
 )
 rule_keys = st.sampled_from(
     ["name", "ns_type", "command", "owner", "owner_uid", "container_runtime", "unit", "holder"]

@@ -9,15 +9,15 @@ from pathlib import Path
 import bcrypt
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ns_exporter.config_error import ConfigError
 from ns_exporter.web_config import WebConfig, parse_web_config
+from tests.yaml_strategies import FUZZ, yaml_values
 
 FILE = "fuzz-web-config.yml"
 HASH = bcrypt.hashpw(b"x", bcrypt.gensalt(4)).decode()
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -56,20 +56,8 @@ def test_arbitrary_text(text: str) -> None:
     loads_or_refuses(text)
 
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True)
-    | st.text(max_size=20)
-    | st.sampled_from(["TLS12", "TLS13", "NoClientCert", "RequireAndVerifyClientCert", HASH])
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
+values = yaml_values(
+    ["TLS12", "TLS13", "NoClientCert", "RequireAndVerifyClientCert", HASH], text_size=20
 )
 tls_keys = st.sampled_from(
     [
