@@ -19,19 +19,20 @@ import pytest
 
 from ns_exporter import proctable
 from ns_exporter.model import NsKey, NsType, Snapshot
+from ns_exporter.probe.kernel import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+)
 from ns_exporter.procfs import activity
 from ns_exporter.scanner import Scanner, ScanOptions
 from tests.helpers import REPO, child_pids, descendant, ns_inode, spawned, wait_for
 
 pytestmark = pytest.mark.root
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
 
 # A single-threaded process that changes its own namespaces when told to (stdin → stdout).
 CHANGER = r"""
